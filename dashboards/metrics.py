@@ -1,0 +1,87 @@
+"""The pipeline's Prometheus metrics, built on a registry passed in (tests use a fresh one).
+
+Label values stay few and bounded: `region` is an ISO 3166-2:KZ code (about 20, plus `KZ` for the
+national figure), `detector` and `severity` come from closed lists, `stream` names one of our topics.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.aiohttp import make_aiohttp_handler
+
+from detectors.flags import SEVERITIES, Flag
+from detectors.tracker import RegionUpdate
+
+DETECTORS = ("out_of_range", "falling_turnout", "cross_sectional_jump")
+STREAMS = ("releases", "observer_counts")
+#: From a few milliseconds (agent on one machine) to minutes (a worker catching up after a restart).
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+
+
+class PipelineMetrics:
+    """Everything a worker exports; one instance per registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        labels = ("election", "region")
+        self.turnout = Gauge("turnout_watch_region_turnout_percent",
+                             "Latest official turnout, percent of voters on the lists", labels, registry=registry)
+        self.delta = Gauge("turnout_watch_region_delta_points",
+                           "Change of official turnout since the region's previous release, points",
+                           labels, registry=registry)
+        self.rate = Gauge("turnout_watch_region_rate_points_per_hour",
+                          "Change of official turnout since the previous release, points per hour",
+                          labels, registry=registry)
+        self.as_of = Gauge("turnout_watch_region_as_of_timestamp_seconds",
+                           "Unix time of the release the region's figure is 'as of'", labels, registry=registry)
+        self.region_info = Gauge("turnout_watch_region_info", "Display name of a region code (always 1)",
+                                 ("region", "name"), registry=registry)
+        self.flags = Counter("turnout_watch_flags", "Flags raised, by detector and severity",
+                             ("detector", "severity"), registry=registry)
+        self.events = Counter("turnout_watch_events_processed", "Events the agents processed, by stream",
+                              ("stream",), registry=registry)
+        self.malformed = Counter("turnout_watch_events_malformed",
+                                 "Events the agents could not decode and skipped, by stream", ("stream",),
+                                 registry=registry)
+        self.latency = Histogram("turnout_watch_event_latency_seconds",
+                                 "From the event reaching Kafka to its flags and metrics being updated",
+                                 ("stream",), buckets=LATENCY_BUCKETS, registry=registry)
+        for detector in DETECTORS:
+            for severity in SEVERITIES:
+                self.flags.labels(detector, severity)
+        for stream in STREAMS:
+            self.events.labels(stream)
+            self.malformed.labels(stream)
+            self.latency.labels(stream)
+
+    def name_regions(self, names: dict[str, str]) -> None:
+        for code, name in names.items():
+            self.region_info.labels(code, name).set(1)
+
+    def record_updates(self, updates: list[RegionUpdate]) -> None:
+        for update in updates:
+            key = (update.election, update.region_code)
+            self.turnout.labels(*key).set(update.value)
+            self.as_of.labels(*key).set(datetime.fromisoformat(update.as_of).timestamp())
+            if update.delta == update.delta:  # not NaN: the region had a previous figure
+                self.delta.labels(*key).set(update.delta)
+                self.rate.labels(*key).set(update.rate)
+
+    def record_flags(self, flags: list[Flag]) -> None:
+        for flag in flags:
+            self.flags.labels(flag.detector, flag.severity).inc()
+
+
+def metrics_app(registry: CollectorRegistry) -> web.Application:
+    """An aiohttp app serving `/metrics` (and `/healthz` for liveness probes)."""
+    app = web.Application()
+    app.router.add_get("/metrics", make_aiohttp_handler(registry))
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    app.router.add_get("/healthz", healthz)
+    return app

@@ -1,0 +1,55 @@
+"""The edge: CEC releases as the source spelled them -> releases keyed by canonical region codes.
+
+Past this module nothing sees a spelling. A name the gazetteer does not know, or one that did not
+exist on the election date, is reported with what it could have meant, and the rest of the release
+is kept: one bad row must not hide twenty good ones from the watch room.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from detectors.tracker import Release
+from turnout_watch.dayfile import CecRelease
+from turnout_watch.errors import TurnoutWatchError
+from turnout_watch.gazetteer import Gazetteer, default_gazetteer
+
+
+@dataclass(frozen=True)
+class Normalized:
+    release: Release | None  # None when no figure could be placed
+    problems: list[str] = field(default_factory=list)
+
+
+def normalize_release(event: CecRelease, election_date: date, gazetteer: Gazetteer | None = None) -> Normalized:
+    gazetteer = gazetteer or default_gazetteer()
+    turnout: dict[str, float] = {}
+    spelled: dict[str, str] = {}
+    conflicted: set[str] = set()
+    problems: list[str] = []
+    where = f"release as of {event.as_of.isoformat()}"
+    for name, pct in event.turnout_pct.items():
+        try:
+            code = gazetteer.resolve(name, on=election_date).code
+        except TurnoutWatchError as exc:
+            problems.append(f"{where}: {exc}; its figure {pct} was not used")
+            continue
+        if code in turnout and turnout[code] != pct:
+            problems.append(
+                f"{where}: {name!r} and {spelled[code]!r} are both {code} but differ ({pct} vs "
+                f"{turnout[code]}); neither was used"
+            )
+            conflicted.add(code)
+        turnout.setdefault(code, pct)
+        spelled.setdefault(code, name)
+    for code in conflicted:
+        del turnout[code]
+    if not turnout:
+        return Normalized(None, problems or [f"{where}: no region could be placed"])
+    return Normalized(Release(event.election, event.as_of, event.published_at, turnout), problems)
+
+
+def region_names(gazetteer: Gazetteer | None = None) -> dict[str, str]:
+    """Code -> display name, for readable flags."""
+    return {region.code: region.name for region in (gazetteer or default_gazetteer())}

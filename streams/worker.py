@@ -1,0 +1,61 @@
+"""A Faust worker process: the agents plus the `/metrics` endpoint, on one event loop."""
+
+from __future__ import annotations
+
+import logging
+
+import faust
+from aiohttp import web
+from mode import Service
+from prometheus_client import CollectorRegistry
+
+from dashboards.metrics import PipelineMetrics, metrics_app
+from ingest.normalize import region_names
+from streams.agents import Pipeline, register_agents
+from streams.app import create_app
+from streams.topics import TopicNames
+from turnout_watch.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class MetricsServer(Service):
+    """Serves the worker's registry over HTTP for Prometheus to scrape."""
+
+    def __init__(self, registry: CollectorRegistry, host: str, port: int, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.registry, self.host, self.port = registry, host, port
+        self._runner: web.AppRunner | None = None
+
+    async def on_start(self) -> None:
+        self._runner = web.AppRunner(metrics_app(self.registry), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        sockets = getattr(site._server, "sockets", None) or []
+        if sockets:
+            self.port = sockets[0].getsockname()[1]
+        log.warning("metrics at http://%s:%d/metrics", self.host, self.port)
+
+    async def on_stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+def build_worker(settings: Settings, bootstrap: str) -> tuple[faust.App, faust.Worker]:
+    app = create_app(settings, bootstrap)
+    registry = CollectorRegistry()
+    metrics = PipelineMetrics(registry)
+    names = region_names()
+    metrics.name_regions(names)
+    pipeline = Pipeline(app, TopicNames.from_settings(settings), settings, metrics, names)
+    register_agents(pipeline)
+    server = MetricsServer(registry, settings.metrics_host, settings.metrics_port)
+    worker = faust.Worker(app, server, loglevel=settings.worker_log_level.upper(), quiet=True)
+    return app, worker
+
+
+def run_worker(settings: Settings, bootstrap: str) -> None:
+    """Run until SIGTERM/SIGINT (Faust's Worker owns the loop and the signal handlers)."""
+    _app, worker = build_worker(settings, bootstrap)
+    worker.execute_from_commandline()

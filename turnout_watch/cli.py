@@ -1,0 +1,201 @@
+"""`turnout-watch`: one command for every job. Run `turnout-watch COMMAND --help` for each."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections import Counter
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import click
+
+from turnout_watch.errors import TurnoutWatchError
+from turnout_watch.settings import Settings, load_settings
+
+REPO_DATA = Path(__file__).resolve().parent.parent / "data" / "elections"
+
+
+class _Speed(click.ParamType):
+    name = "N|max"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> float | None:
+        if value is None or str(value).lower() == "max":
+            return None
+        try:
+            speed = float(value)
+        except ValueError:
+            self.fail(f"{value!r} is neither a number nor 'max'", param, ctx)
+        if speed <= 0:
+            self.fail("speed must be positive", param, ctx)
+        return speed
+
+
+def _settings(ctx: click.Context, **overrides: Any) -> Settings:
+    obj = ctx.find_root().obj or {}
+    return load_settings(obj.get("config"), broker=obj.get("broker"), **overrides)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--config", type=click.Path(dir_okay=False, path_type=Path), envvar="TURNOUT_WATCH_CONFIG",
+              help="TOML settings file (same names as the TURNOUT_WATCH_* variables, lower case).")
+@click.option("--broker", metavar="HOST:PORT[,...]",
+              help="External Kafka bootstrap servers (env KAFKA_BOOTSTRAP_SERVERS). "
+                   "Default: start the embedded tansu broker.")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.version_option(package_name="turnout-watch")
+@click.pass_context
+def cli(ctx: click.Context, config: Path | None, broker: str | None, verbose: int) -> None:
+    """Real-time turnout monitor for domestic election observers.
+
+    Replays or watches an election day: CEC releases and observers' counts go into Kafka, Faust
+    agents run the detectors, flags come out on the `flags` topic and as Prometheus metrics.
+    """
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx.obj = {"config": config, "broker": broker}
+
+
+@cli.command()
+@click.argument("day_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--speed", type=_Speed(), default="600", show_default=True,
+              help="Compress the day N-fold (600: 10 h in 1 min), or 'max' for as fast as possible.")
+@click.option("--workers", type=click.IntRange(1, 16), default=1, show_default=True,
+              help="Faust worker processes to run for the replay.")
+@click.option("--metrics-port", type=click.IntRange(0, 65535), help="Port of the first worker's /metrics.")
+@click.option("--hold", is_flag=True, help="Keep the pipeline (and /metrics) running after the day, until Ctrl-C.")
+@click.option("--no-progress", is_flag=True, help="No progress bar (flags and summary are still printed).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the flags the pipeline published to this flags file.")
+@click.pass_context
+def replay(ctx: click.Context, day_file: Path, speed: float | None, workers: int, metrics_port: int | None,
+           hold: bool, no_progress: bool, output: Path | None) -> None:
+    """Replay DAY_FILE through the whole pipeline (broker, agents, detectors, metrics).
+
+    Prints each flag as it is raised, then a summary. Example:
+    turnout-watch replay data/elections/kz-2022-11-20-presidential.jsonl --speed max
+    """
+    from turnout_watch.dayfile import write_flags
+    from turnout_watch.replay import run_replay
+
+    settings = _settings(ctx, metrics_port=metrics_port)
+    outcome = asyncio.run(run_replay(day_file, settings, speed=speed, workers=workers, out=sys.stdout,
+                                     progress=not no_progress and sys.stdout.isatty(), hold=hold))
+    if output:
+        with output.open("w", encoding="utf-8") as fh:
+            write_flags(fh, outcome.flags)
+
+
+@cli.command()
+@click.argument("day_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Flags file to write (default: standard output).")
+def detect(day_file: Path, output: Path | None) -> None:
+    """Run the detectors on DAY_FILE offline (no broker) and write flags in the spec's format.
+
+    Gives the same flags as `replay` of the same day: both run the same tracker and detectors.
+    """
+    from turnout_watch.dayfile import write_flags
+    from turnout_watch.detect import detect_day
+
+    result = detect_day(day_file)
+    for problem in result.problems:
+        click.echo(f"problem: {problem}", err=True)
+    flags = [flag.to_dict() for flag in result.flags]
+    if output:
+        with output.open("w", encoding="utf-8") as fh:
+            write_flags(fh, flags)
+    else:
+        write_flags(sys.stdout, flags)
+    counts = Counter(flag["severity"] for flag in flags)
+    click.echo(f"{result.releases} releases, {len(flags)} flags "
+               f"({', '.join(f'{n} {s}' for s, n in sorted(counts.items())) or 'none'})", err=True)
+
+
+@cli.command()
+@click.pass_context
+def worker(ctx: click.Context) -> None:
+    """Run one Faust worker (agents + /metrics) against the configured broker.
+
+    Needs --broker / KAFKA_BOOTSTRAP_SERVERS (start one with `turnout-watch broker`). Run several on
+    the same broker to share the partitions.
+    """
+    from streams.topics import ensure_topics
+    from streams.worker import run_worker
+
+    settings = _settings(ctx)
+    if not settings.broker:
+        raise click.UsageError("a worker needs a broker: --broker HOST:PORT or KAFKA_BOOTSTRAP_SERVERS")
+    asyncio.run(ensure_topics(settings.broker, settings))
+    run_worker(settings, settings.broker)
+
+
+@cli.command()
+@click.option("--port", type=click.IntRange(0, 65535), default=9092, show_default=True,
+              help="Loopback port to listen on (0: any free port).")
+@click.pass_context
+def broker(ctx: click.Context, port: int) -> None:
+    """Run the embedded Kafka-compatible broker (tansu, in memory) until Ctrl-C, with our topics created."""
+    from streams.broker import launch_broker
+    from streams.topics import ensure_topics
+
+    settings = _settings(ctx)
+    running = launch_broker(port=port or None)
+    try:
+        asyncio.run(ensure_topics(running.bootstrap, settings))
+        click.echo(f"broker ready: KAFKA_BOOTSTRAP_SERVERS={running.bootstrap} (in memory; Ctrl-C stops it)")
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        running.process.wait()
+        raise TurnoutWatchError(f"the broker exited with status {running.process.returncode}")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        running.stop()
+
+
+@cli.command()
+@click.argument("names", nargs=-1)
+@click.option("--on", "on", type=click.DateTime(["%Y-%m-%d"]), help="Only regions in force on this date.")
+def regions(names: tuple[str, ...], on: Any) -> None:
+    """Resolve region NAMES (any spelling) to ISO 3166-2:KZ codes, or list the regions on a date."""
+    from turnout_watch.gazetteer import default_gazetteer
+
+    gazetteer = default_gazetteer()
+    day: date | None = on.date() if on else None
+    if not names:
+        units = gazetteer.regions_on(day) if day else [r for r in gazetteer if not r.is_national]
+        for region in units:
+            click.echo(f"{region.code:<7} {region.name}")
+        return
+    for name in names:
+        region = gazetteer.resolve(name, on=day)
+        click.echo(f"{name!r} -> {region.code} {region.name}")
+
+
+@cli.command("import-csv")
+@click.option("--from", "source", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=Path("../shared/data"), show_default=True, help="Folder with the CEC CSV tables.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=REPO_DATA,
+              show_default=True, help="Where to write the day files.")
+def import_csv(source: Path, out: Path) -> None:
+    """Convert the shipped CEC turnout tables (shared/data) into replayable day files."""
+    from ingest.csv_import import SHIPPED_DAYS, convert
+
+    for spec in SHIPPED_DAYS:
+        path = convert(spec, source, out / f"{spec.election}.jsonl")
+        click.echo(f"wrote {path}")
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except TurnoutWatchError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,242 @@
+"""Read and write the election-day and flags files of `shared/spec/day-format.md`.
+
+Other tools share these files, so reading is strict about what the contract requires (clear errors
+naming file and line) and lenient about optional fields it does not know (kept in `raw`).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import IO, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from turnout_watch.errors import DayFileError
+
+EventType = Literal["cec_release", "observer_count"]
+
+
+@dataclass(frozen=True)
+class Election:
+    """The first line of a day file: which election, when polls open and close, which regions."""
+
+    election: str
+    name: str
+    date: date
+    timezone: str
+    polls_open: time
+    polls_close: time
+    regions: tuple[Mapping[str, Any], ...]
+    raw: Mapping[str, Any] = field(repr=False)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def registered(self) -> dict[str, int]:
+        """Registered voters per region as the file spells the region (only those given)."""
+        return {r["region"]: int(r["registered"]) for r in self.regions if r.get("registered") is not None}
+
+
+@dataclass(frozen=True)
+class CecRelease:
+    """One CEC turnout release; keys are region names as the source spelled them."""
+
+    election: str
+    as_of: datetime
+    published_at: datetime
+    turnout_pct: Mapping[str, float]
+    raw: Mapping[str, Any] = field(repr=False)
+
+    @property
+    def event_time(self) -> datetime:
+        return self.published_at
+
+
+@dataclass(frozen=True)
+class ObserverCount:
+    """One count from a polling station (the observer's tally or the commission's figure)."""
+
+    election: str
+    station: str
+    region: str
+    observed_at: datetime
+    received_at: datetime
+    registered: int
+    voted: int
+    source: str
+    raw: Mapping[str, Any] = field(repr=False)
+
+    @property
+    def event_time(self) -> datetime:
+        return self.received_at
+
+
+Event = CecRelease | ObserverCount
+
+
+@dataclass(frozen=True)
+class DayFile:
+    election: Election
+    events: tuple[Event, ...]
+    path: Path | None = None
+
+    def releases(self) -> list[CecRelease]:
+        return [e for e in self.events if isinstance(e, CecRelease)]
+
+    def observer_counts(self) -> list[ObserverCount]:
+        return [e for e in self.events if isinstance(e, ObserverCount)]
+
+
+def _open(path: Path, mode: str) -> IO[str]:
+    if path.suffix == ".gz":
+        return gzip.open(path, mode + "t", encoding="utf-8")  # type: ignore[return-value]
+    return open(path, mode, encoding="utf-8")
+
+
+class _Line:
+    """Field access for one JSON object that names file and line in every error."""
+
+    def __init__(self, obj: Any, where: str) -> None:
+        if not isinstance(obj, dict):
+            raise DayFileError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+        self.obj: dict[str, Any] = obj
+        self.where = where
+
+    def req(self, key: str) -> Any:
+        if key not in self.obj or self.obj[key] is None:
+            raise DayFileError(f"{self.where}: missing required field {key!r}")
+        return self.obj[key]
+
+    def text(self, key: str) -> str:
+        value = self.req(key)
+        if not isinstance(value, str) or not value.strip():
+            raise DayFileError(f"{self.where}: field {key!r} must be a non-empty string, got {value!r}")
+        return value
+
+    def when(self, key: str) -> datetime:
+        value = self.text(key)
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise DayFileError(f"{self.where}: field {key!r} is not an ISO 8601 time: {value!r}") from exc
+        if parsed.tzinfo is None:
+            raise DayFileError(f"{self.where}: field {key!r} needs a UTC offset: {value!r}")
+        return parsed
+
+    def integer(self, key: str) -> int:
+        value = self.req(key)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise DayFileError(f"{self.where}: field {key!r} must be an integer, got {value!r}")
+        return value
+
+
+def parse_election(obj: Any, where: str = "<election>") -> Election:
+    line = _Line(obj, where)
+    if line.obj.get("type") != "election":
+        raise DayFileError(f"{where}: the first line must have type 'election', got {line.obj.get('type')!r}")
+    tz = line.text("timezone")
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise DayFileError(f"{where}: unknown time zone {tz!r}") from exc
+    try:
+        day = date.fromisoformat(line.text("date"))
+        opens = time.fromisoformat(line.text("polls_open"))
+        closes = time.fromisoformat(line.text("polls_close"))
+    except ValueError as exc:
+        raise DayFileError(f"{where}: bad date or polling hours: {exc}") from exc
+    regions = line.obj.get("regions") or []
+    if not isinstance(regions, list) or not all(isinstance(r, dict) and "region" in r for r in regions):
+        raise DayFileError(f"{where}: 'regions' must be a list of objects with a 'region' name")
+    return Election(
+        election=line.text("election"), name=str(line.obj.get("name", "")), date=day, timezone=tz,
+        polls_open=opens, polls_close=closes, regions=tuple(regions), raw=line.obj,
+    )
+
+
+def parse_event(obj: Any, where: str = "<event>") -> Event:
+    line = _Line(obj, where)
+    kind = line.obj.get("type")
+    if kind == "cec_release":
+        values = line.req("turnout_pct")
+        if not isinstance(values, dict) or not values:
+            raise DayFileError(f"{where}: 'turnout_pct' must be a non-empty object of region -> percent")
+        for name, pct in values.items():
+            if isinstance(pct, bool) or not isinstance(pct, int | float):
+                raise DayFileError(f"{where}: turnout for {name!r} is not a number: {pct!r}")
+        return CecRelease(
+            election=line.text("election"), as_of=line.when("as_of"), published_at=line.when("published_at"),
+            turnout_pct={k: float(v) for k, v in values.items()}, raw=line.obj,
+        )
+    if kind == "observer_count":
+        source = line.text("source")
+        if source not in ("tally", "commission"):
+            raise DayFileError(f"{where}: 'source' must be 'tally' or 'commission', got {source!r}")
+        return ObserverCount(
+            election=line.text("election"), station=line.text("station"), region=line.text("region"),
+            observed_at=line.when("observed_at"), received_at=line.when("received_at"),
+            registered=line.integer("registered"), voted=line.integer("voted"), source=source, raw=line.obj,
+        )
+    raise DayFileError(f"{where}: unknown event type {kind!r} (expected 'cec_release' or 'observer_count')")
+
+
+def _json_lines(path: Path) -> Iterator[tuple[int, Any]]:
+    with _open(path, "r") as fh:
+        for number, text in enumerate(fh, start=1):
+            if not text.strip():
+                continue
+            try:
+                yield number, json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise DayFileError(f"{path}:{number}: not valid JSON: {exc.msg}") from exc
+
+
+def load_day(path: str | Path) -> DayFile:
+    """Read a whole day file; every error names `file:line` and what is wrong."""
+    path = Path(path)
+    if not path.is_file():
+        raise DayFileError(f"day file not found: {path}")
+    lines = _json_lines(path)
+    first = next(lines, None)
+    if first is None:
+        raise DayFileError(f"{path}: empty day file (the first line must describe the election)")
+    election = parse_election(first[1], f"{path}:{first[0]}")
+    events = []
+    for number, obj in lines:
+        event = parse_event(obj, f"{path}:{number}")
+        if event.election != election.election:
+            raise DayFileError(
+                f"{path}:{number}: event is for election {event.election!r}, the file is {election.election!r}"
+            )
+        events.append(event)
+    return DayFile(election, tuple(events), path)
+
+
+def dump_json_line(obj: Mapping[str, Any]) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(", ", ": "))
+
+
+def write_day(path: str | Path, election: Mapping[str, Any], events: Iterable[Mapping[str, Any]]) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _open(path, "w") as fh:
+        fh.write(dump_json_line(election) + "\n")
+        for event in events:
+            fh.write(dump_json_line(event) + "\n")
+
+
+def write_flags(target: IO[str], flags: Iterable[Mapping[str, Any]]) -> int:
+    count = 0
+    for flag in flags:
+        target.write(dump_json_line(flag) + "\n")
+        count += 1
+    return count
+
+
+def load_flags(path: str | Path) -> list[dict[str, Any]]:
+    return [obj for _, obj in _json_lines(Path(path))]

@@ -1,0 +1,79 @@
+"""One settings object for every command, read from (highest first) CLI flags, environment, a TOML file.
+
+Environment variables are `TURNOUT_WATCH_<FIELD>` (e.g. `TURNOUT_WATCH_METRICS_PORT=9464`); the broker
+also honours the Kafka-ecosystem convention `KAFKA_BOOTSTRAP_SERVERS`. The config file is named by
+`--config` or `TURNOUT_WATCH_CONFIG` and holds the same field names at top level.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import AliasChoices, Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from turnout_watch.errors import ConfigError
+
+
+class Settings(BaseSettings):
+    """Where the broker is, how topics are laid out, how the Faust worker behaves, where metrics go."""
+
+    model_config = SettingsConfigDict(env_prefix="TURNOUT_WATCH_", extra="forbid", populate_by_name=True)
+
+    broker: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("broker", "TURNOUT_WATCH_BROKER", "KAFKA_BOOTSTRAP_SERVERS"),
+        description="Kafka bootstrap servers (host:port[,host:port]); unset = start the embedded tansu broker",
+    )
+    app_id: str = Field("turnout-watch", description="Faust app id: consumer group and internal topic prefix")
+    topic_prefix: str = Field("tw.", description="prefix of every topic this deployment uses")
+    partitions: int = Field(4, ge=1, le=1024, description="partitions of every keyed topic (one value for all)")
+    metrics_host: str = Field("127.0.0.1", description="interface the worker serves /metrics on")
+    metrics_port: int = Field(9464, ge=0, le=65535, description="port of the worker's /metrics (0 = any free)")
+    batch_size: int = Field(5000, ge=1, description="max events per agent batch (stream.take)")
+    batch_within: float = Field(0.05, gt=0, description="max seconds an agent waits to fill a batch")
+    session_timeout: float = Field(6.0, gt=0, description="consumer session timeout, seconds (startup speed)")
+    heartbeat_interval: float = Field(0.5, gt=0, description="consumer heartbeat interval, seconds")
+    rebalance_timeout: float = Field(6.0, gt=0, description="consumer rebalance timeout, seconds")
+    worker_log_level: str = Field("warning", description="log level of the Faust worker")
+    data_dir: Path = Field(Path("run"), description="working files: Faust data dir, broker and worker logs")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings)
+
+    @property
+    def external_broker(self) -> bool:
+        return bool(self.broker)
+
+
+def load_settings(config: Path | str | None = None, **overrides: Any) -> Settings:
+    """Build Settings from a TOML file (optional), the environment and explicit overrides (non-None only)."""
+    file_values: dict[str, Any] = {}
+    path = config or os.environ.get("TURNOUT_WATCH_CONFIG")
+    if path:
+        try:
+            file_values = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file not found: {path}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    explicit = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        # Environment beats the file; explicit (CLI) values beat both.
+        from_env = Settings(**explicit)
+        env_set = {k for k in Settings.model_fields if k in from_env.model_fields_set}
+        merged = {**{k: v for k, v in file_values.items()}, **{k: getattr(from_env, k) for k in env_set}}
+        return Settings(**{**merged, **explicit})
+    except ValidationError as exc:
+        raise ConfigError(f"invalid settings: {exc}") from exc
