@@ -16,6 +16,11 @@ from turnout_watch.dayfile import load_day, parse_event
 from turnout_watch.errors import DayFileError
 
 
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
 @pytest.mark.parametrize("spec", SHIPPED_DAYS, ids=lambda s: s.election)
 def test_shipped_day_matches_its_csv(spec) -> None:
     day = load_day(ELECTIONS / f"{spec.election}.jsonl")
@@ -23,7 +28,7 @@ def test_shipped_day_matches_its_csv(spec) -> None:
     assert day.election.date == spec.date
     assert day.election.timezone == "Asia/Almaty"
     by_as_of = {r.as_of.strftime("%H:%M"): r for r in day.releases()}
-    rows = list(csv.DictReader((shared_data() / spec.turnout_csv).open(encoding="utf-8")))
+    rows = read_csv(shared_data() / spec.turnout_csv)
     assert sum(len(r.turnout_pct) for r in day.releases()) == len(rows)
     for row in rows:
         release = by_as_of[row["as_of_local"]]
@@ -32,8 +37,7 @@ def test_shipped_day_matches_its_csv(spec) -> None:
         assert release.as_of.utcoffset().total_seconds() == 6 * 3600  # Astana time before March 2024
         if row["voters_received_ballots"]:
             assert release.raw["voters"][row["region"]] == int(row["voters_received_ballots"])
-    registered = {r["region"]: int(r["registered_voters"])
-                  for r in csv.DictReader((shared_data() / spec.registered_csv).open(encoding="utf-8"))}
+    registered = {r["region"]: int(r["registered_voters"]) for r in read_csv(shared_data() / spec.registered_csv)}
     assert day.election.registered() == {k: v for k, v in registered.items() if k != "Kazakhstan"}
     published = [r.published_at for r in day.releases()]
     assert published == sorted(published) and len(published) == 7

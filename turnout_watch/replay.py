@@ -7,6 +7,7 @@ import contextlib
 import json
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -102,7 +103,9 @@ async def run_replay(
     progress: bool = True,
     hold: bool = False,
     drain_timeout: float = 90.0,
+    before_stop: Callable[[LocalPipeline, ReplayOutcome], Awaitable[None]] | None = None,
 ) -> ReplayOutcome:
+    """Replay a day; `before_stop` runs while the pipeline is still up (tests scrape /metrics there)."""
     started = time.monotonic()
     day: DayFile = load_day(day_path)
     tz = day.election.tz
@@ -149,6 +152,8 @@ async def run_replay(
         for problem in outcome.stats.problems:
             say(f"problem: {problem}")
         say(summary(outcome))
+        if before_stop is not None:
+            await before_stop(pipeline, outcome)
         if hold:
             say("replay done; pipeline still running (metrics above). Ctrl-C to stop.")
             with contextlib.suppress(asyncio.CancelledError):

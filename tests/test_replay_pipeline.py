@@ -1,0 +1,107 @@
+"""End to end on the real tansu broker: replay the 2022 day through a real Faust worker process."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from streams.broker import EmbeddedBroker, free_port
+from streams.runner import LocalPipeline
+from tests.conftest import DAY_2022
+from turnout_watch.detect import detect_day
+from turnout_watch.replay import ReplayOutcome, run_replay
+from turnout_watch.settings import Settings, load_settings
+
+pytestmark = pytest.mark.integration
+
+
+def flag_key(flag: dict[str, Any]) -> tuple[str, str, str]:
+    return (flag["as_of"][11:16], flag["region_code"], flag["detector"])
+
+
+def make_settings(broker: EmbeddedBroker, data_dir: Path) -> Settings:
+    """Settings for one test: its own topics and consumer group on the shared session broker."""
+    unique = uuid.uuid4().hex[:10]
+    return load_settings(broker=broker.bootstrap, topic_prefix=f"t{unique}.", app_id=f"tw-{unique}",
+                         metrics_port=free_port(), data_dir=data_dir)
+
+
+@pytest.fixture(scope="module")
+def replayed(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Replay 2022 at max speed; while the pipeline is still up, scrape /metrics once over HTTP."""
+    scraped: dict[str, Any] = {}
+
+    async def scrape(pipeline: LocalPipeline, outcome: ReplayOutcome) -> None:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(pipeline.worker_processes[0].metrics_url) as response:
+                assert response.status == 200
+                scraped["text"] = await response.text()
+
+    settings = make_settings(broker, tmp_path_factory.mktemp("replay"))
+    outcome = asyncio.run(run_replay(DAY_2022, settings, speed=None, before_stop=scrape))
+    return {"outcome": outcome, "metrics": scraped["text"]}
+
+
+def test_replay_flags_the_reported_2022_anomalies(replayed: dict[str, Any]) -> None:
+    outcome: ReplayOutcome = replayed["outcome"]
+    assert outcome.stats.releases == 7 and outcome.stats.problems == []
+    keys = {flag_key(f) for f in outcome.flags}
+    assert ("12:00", "KZ-61", "cross_sectional_jump") in keys  # Turkistan +37 while the country +15
+    assert ("14:00", "KZ-10", "cross_sectional_jump") in keys  # Abai 43.67 -> 69.32
+    assert ("22:00", "KZ-71", "falling_turnout") in keys  # Astana 48.67 -> 48.60
+    assert ("22:00", "KZ-33", "falling_turnout") in keys  # Jetisu 81.43 -> 81.42
+    turkistan = next(f for f in outcome.flags if flag_key(f) == ("12:00", "KZ-61", "cross_sectional_jump"))
+    assert turkistan["severity"] == "critical"
+    assert turkistan["value"] == pytest.approx(64.21 - 27.03)
+    assert 14 < turkistan["expected"] < 17  # the other regions' median rise (the country rose 15.2)
+
+
+def test_live_replay_and_offline_detect_give_the_same_flags(replayed: dict[str, Any]) -> None:
+    live = sorted(replayed["outcome"].flags, key=flag_key)
+    offline = sorted((f.to_dict() for f in detect_day(DAY_2022).flags), key=flag_key)
+    assert live == offline
+
+
+def test_metrics_served_with_per_region_values(replayed: dict[str, Any]) -> None:
+    families = {f.name: f for f in text_string_to_metric_families(replayed["metrics"])}
+    election = "kz-2022-11-20-presidential"
+
+    def value(family: str, region: str) -> float:
+        samples = [s for s in families[family].samples
+                   if s.labels.get("region") == region and s.labels.get("election") == election]
+        assert len(samples) == 1, (family, region, samples)
+        return samples[0].value
+
+    assert value("turnout_watch_region_turnout_percent", "KZ-61") == 80.37
+    assert value("turnout_watch_region_turnout_percent", "KZ-71") == 48.60
+    assert value("turnout_watch_region_turnout_percent", "KZ") == 69.43
+    assert value("turnout_watch_region_delta_points", "KZ-71") == pytest.approx(-0.07)
+    assert value("turnout_watch_region_rate_points_per_hour", "KZ-71") == pytest.approx(-0.035)
+    regions = {s.labels["region"] for s in families["turnout_watch_region_turnout_percent"].samples}
+    assert len(regions) == 21  # 20 regions and cities + the national figure
+    flags = {(s.labels["detector"], s.labels["severity"]): s.value
+             for s in families["turnout_watch_flags"].samples if s.name.endswith("_total")}
+    assert flags[("falling_turnout", "warning")] == 2
+    assert flags[("cross_sectional_jump", "critical")] == 1
+    events = [s for s in families["turnout_watch_events_processed"].samples
+              if s.name.endswith("_total") and s.labels["stream"] == "releases"]
+    assert events[0].value == 7
+    latency = [s for s in families["turnout_watch_event_latency_seconds"].samples
+               if s.name.endswith("_count") and s.labels["stream"] == "releases"]
+    assert latency[0].value == 7
+
+
+def test_promtool_accepts_the_scraped_metrics(replayed: dict[str, Any]) -> None:
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool missing: .ci/run installs Debian's prometheus package"
+    result = subprocess.run([promtool, "check", "metrics"], input=replayed["metrics"], text=True,
+                            capture_output=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
