@@ -6,8 +6,6 @@ national figure), `detector` and `severity` come from closed lists, `stream` nam
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.aiohttp import make_aiohttp_handler
@@ -26,29 +24,63 @@ class PipelineMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
+        self._children: dict[tuple[str, str], tuple[Gauge, Gauge, Gauge, Gauge]] = {}
         labels = ("election", "region")
-        self.turnout = Gauge("turnout_watch_region_turnout_percent",
-                             "Latest official turnout, percent of voters on the lists", labels, registry=registry)
-        self.delta = Gauge("turnout_watch_region_delta_points",
-                           "Change of official turnout since the region's previous release, points",
-                           labels, registry=registry)
-        self.rate = Gauge("turnout_watch_region_rate_points_per_hour",
-                          "Change of official turnout since the previous release, points per hour",
-                          labels, registry=registry)
-        self.as_of = Gauge("turnout_watch_region_as_of_timestamp_seconds",
-                           "Unix time of the release the region's figure is 'as of'", labels, registry=registry)
-        self.region_info = Gauge("turnout_watch_region_info", "Display name of a region code (always 1)",
-                                 ("region", "name"), registry=registry)
-        self.flags = Counter("turnout_watch_flags", "Flags raised, by detector and severity",
-                             ("detector", "severity"), registry=registry)
-        self.events = Counter("turnout_watch_events_processed", "Events the agents processed, by stream",
-                              ("stream",), registry=registry)
-        self.malformed = Counter("turnout_watch_events_malformed",
-                                 "Events the agents could not decode and skipped, by stream", ("stream",),
-                                 registry=registry)
-        self.latency = Histogram("turnout_watch_event_latency_seconds",
-                                 "From the event reaching Kafka to its flags and metrics being updated",
-                                 ("stream",), buckets=LATENCY_BUCKETS, registry=registry)
+        self.turnout = Gauge(
+            "turnout_watch_region_turnout_percent",
+            "Latest official turnout, percent of voters on the lists",
+            labels,
+            registry=registry,
+        )
+        self.delta = Gauge(
+            "turnout_watch_region_delta_points",
+            "Change of official turnout since the region's previous release, points",
+            labels,
+            registry=registry,
+        )
+        self.rate = Gauge(
+            "turnout_watch_region_rate_points_per_hour",
+            "Change of official turnout since the previous release, points per hour",
+            labels,
+            registry=registry,
+        )
+        self.as_of = Gauge(
+            "turnout_watch_region_as_of_timestamp_seconds",
+            "Unix time of the release the region's figure is 'as of'",
+            labels,
+            registry=registry,
+        )
+        self.region_info = Gauge(
+            "turnout_watch_region_info",
+            "Display name of a region code (always 1)",
+            ("region", "name"),
+            registry=registry,
+        )
+        self.flags = Counter(
+            "turnout_watch_flags",
+            "Flags raised, by detector and severity",
+            ("detector", "severity"),
+            registry=registry,
+        )
+        self.events = Counter(
+            "turnout_watch_events_processed",
+            "Events the agents processed, by stream",
+            ("stream",),
+            registry=registry,
+        )
+        self.malformed = Counter(
+            "turnout_watch_events_malformed",
+            "Events the agents could not decode and skipped, by stream",
+            ("stream",),
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "turnout_watch_event_latency_seconds",
+            "From the event reaching Kafka to its flags and metrics being updated",
+            ("stream",),
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
         for detector in DETECTORS:
             for severity in SEVERITIES:
                 self.flags.labels(detector, severity)
@@ -61,14 +93,30 @@ class PipelineMetrics:
         for code, name in names.items():
             self.region_info.labels(code, name).set(1)
 
+    def _region(self, election: str, region: str) -> tuple[Gauge, Gauge, Gauge, Gauge]:
+        """The four per-region gauges, looked up once (labels() is the hot path's main cost)."""
+        key = (election, region)
+        children = self._children.get(key)
+        if children is None:
+            children = (
+                self.turnout.labels(*key),
+                self.delta.labels(*key),
+                self.rate.labels(*key),
+                self.as_of.labels(*key),
+            )
+            self._children[key] = children
+        return children
+
     def record_updates(self, updates: list[RegionUpdate]) -> None:
-        for update in updates:
-            key = (update.election, update.region_code)
-            self.turnout.labels(*key).set(update.value)
-            self.as_of.labels(*key).set(datetime.fromisoformat(update.as_of).timestamp())
+        """Set the per-region gauges; in a batch only each region's last update matters to a gauge."""
+        latest = {(u.election, u.region_code): u for u in updates}
+        for update in latest.values():
+            turnout, delta, rate, as_of = self._region(update.election, update.region_code)
+            turnout.set(update.value)
+            as_of.set(update.as_of_seconds)
             if update.delta == update.delta:  # not NaN: the region had a previous figure
-                self.delta.labels(*key).set(update.delta)
-                self.rate.labels(*key).set(update.rate)
+                delta.set(update.delta)
+                rate.set(update.rate)
 
     def record_flags(self, flags: list[Flag]) -> None:
         for flag in flags:

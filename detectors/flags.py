@@ -28,9 +28,15 @@ class Flag:
     def to_dict(self) -> dict[str, Any]:
         """The flags-file line (shared/spec/day-format.md), keys in the spec's order."""
         out: dict[str, Any] = {
-            "election": self.election, "region": self.region, "region_code": self.region_code,
-            "as_of": self.as_of, "detector": self.detector, "severity": self.severity,
-            "value": self.value, "expected": self.expected, "message": self.message,
+            "election": self.election,
+            "region": self.region,
+            "region_code": self.region_code,
+            "as_of": self.as_of,
+            "detector": self.detector,
+            "severity": self.severity,
+            "value": self.value,
+            "expected": self.expected,
+            "message": self.message,
         }
         if self.evidence:
             out["evidence"] = self.evidence
@@ -39,8 +45,14 @@ class Flag:
     @classmethod
     def from_dict(cls, obj: dict[str, Any]) -> Flag:
         return cls(
-            election=obj["election"], region=obj["region"], region_code=obj["region_code"],
-            as_of=obj["as_of"], detector=obj["detector"], severity=obj["severity"],
-            value=obj["value"], expected=obj.get("expected"), message=obj["message"],
+            election=obj["election"],
+            region=obj["region"],
+            region_code=obj["region_code"],
+            as_of=obj["as_of"],
+            detector=obj["detector"],
+            severity=obj["severity"],
+            value=obj["value"],
+            expected=obj.get("expected"),
+            message=obj["message"],
             evidence=dict(obj.get("evidence") or {}),
         )

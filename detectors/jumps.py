@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +20,7 @@ class JumpScores:
     z: FloatArray  # (rate - median of others) / robust scale of others
     peer_median: FloatArray  # median rate (points/hour) of the *other* regions
     peer_scale: FloatArray  # robust sigma of the other regions' rates, floored
-    peers: npt.NDArray[np.int64]  # how many other regions had an increment
+    peers: npt.NDArray[np.int64]  # how many other regions had an increment (for a NaN region: all)
 
 
 def cross_sectional_jump(rates: FloatArray, *, scale_floor: float = 0.5) -> JumpScores:
@@ -37,14 +36,18 @@ def cross_sectional_jump(rates: FloatArray, *, scale_floor: float = 0.5) -> Jump
     """
     rates = np.asarray(rates, dtype=np.float64)
     n = rates.shape[0]
-    others = np.where(np.eye(n, dtype=bool), np.nan, np.broadcast_to(rates, (n, n)))
-    peers = np.sum(~np.isnan(others), axis=1).astype(np.int64)
-    # nanmedian warns on all-NaN rows (a region with no peers); those rows are NaN by design.
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        median = np.nanmedian(others, axis=1) if n else np.empty(0)
-        mad = np.nanmedian(np.abs(others - median[:, None]), axis=1) if n else np.empty(0)
+    valid = ~np.isnan(rates)
+    values = rates[valid]
+    m = values.shape[0]
+    median = np.full(n, np.nan)
+    mad = np.full(n, np.nan)
+    peers = np.where(valid, max(m - 1, 0), m).astype(np.int64)
+    if m >= 2:
+        # Row i holds every valid rate but the i-th: plain medians along rows (no NaN handling needed).
+        others = np.broadcast_to(values, (m, m))[~np.eye(m, dtype=bool)].reshape(m, m - 1)
+        median[valid] = np.median(others, axis=1)
+        mad[valid] = np.median(np.abs(others - median[valid][:, None]), axis=1)
     scale = np.maximum(MAD_TO_SIGMA * mad, scale_floor)
-    z = (rates - median) / scale
+    with np.errstate(invalid="ignore"):
+        z = (rates - median) / scale
     return JumpScores(z=z, peer_median=median, peer_scale=scale, peers=peers)
-

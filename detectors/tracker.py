@@ -33,14 +33,17 @@ class Release:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "election": self.election, "as_of": self.as_of.isoformat(),
-            "published_at": self.published_at.isoformat(), "turnout": dict(self.turnout),
+            "election": self.election,
+            "as_of": self.as_of.isoformat(),
+            "published_at": self.published_at.isoformat(),
+            "turnout": dict(self.turnout),
         }
 
     @classmethod
     def from_dict(cls, obj: Mapping[str, Any]) -> Release:
         return cls(
-            election=obj["election"], as_of=datetime.fromisoformat(obj["as_of"]),
+            election=obj["election"],
+            as_of=datetime.fromisoformat(obj["as_of"]),
             published_at=datetime.fromisoformat(obj["published_at"]),
             turnout={str(k): float(v) for k, v in obj["turnout"].items()},
         )
@@ -57,6 +60,7 @@ class RegionUpdate:
     previous: float
     delta: float
     hours: float
+    as_of_seconds: float
 
     @property
     def rate(self) -> float:
@@ -68,9 +72,14 @@ class RegionUpdate:
             return None if np.isnan(x) else round(x, 4)
 
         return {
-            "election": self.election, "region_code": self.region_code, "as_of": self.as_of,
-            "turnout_pct": self.value, "previous_pct": num(self.previous), "delta_points": num(self.delta),
-            "hours": num(self.hours), "points_per_hour": num(self.rate),
+            "election": self.election,
+            "region_code": self.region_code,
+            "as_of": self.as_of,
+            "turnout_pct": self.value,
+            "previous_pct": num(self.previous),
+            "delta_points": num(self.delta),
+            "hours": num(self.hours),
+            "points_per_hour": num(self.rate),
         }
 
 
@@ -139,68 +148,141 @@ class TurnoutTracker:
         as_of = release.as_of.isoformat()
         result.flags.extend(self._value_flags(codes, value, prev, prev_t, delta, fresh, as_of))
         result.flags.extend(self._jump_flags(codes, rate, delta, hours, fresh & ~national, as_of))
-        for i in np.flatnonzero(fresh):
+        for i in np.flatnonzero(fresh).tolist():
             code = codes[i]
             self.last_value[code] = float(value[i])
             self.last_time[code] = now
-            result.updates.append(RegionUpdate(
-                self.election, code, as_of, float(value[i]), float(prev[i]), float(delta[i]), float(hours[i]),
-            ))
+            result.updates.append(
+                RegionUpdate(
+                    self.election,
+                    code,
+                    as_of,
+                    float(value[i]),
+                    float(prev[i]),
+                    float(delta[i]),
+                    float(hours[i]),
+                    now,
+                )
+            )
         return result
 
     def _name(self, code: str) -> str:
         return self.names.get(code, code)
 
-    def _flag(self, code: str, as_of: str, detector: str, severity: Severity, value: float,
-              expected: float | None, message: str, evidence: dict[str, Any]) -> Flag:
-        return Flag(self.election, self._name(code), code, as_of, detector, severity,
-                    round(value, 4), None if expected is None else round(expected, 4), message, evidence)
+    def _flag(
+        self,
+        code: str,
+        as_of: str,
+        detector: str,
+        severity: Severity,
+        value: float,
+        expected: float | None,
+        message: str,
+        evidence: dict[str, Any],
+    ) -> Flag:
+        return Flag(
+            self.election,
+            self._name(code),
+            code,
+            as_of,
+            detector,
+            severity,
+            round(value, 4),
+            None if expected is None else round(expected, 4),
+            message,
+            evidence,
+        )
 
-    def _value_flags(self, codes: Sequence[str], value: npt.NDArray[np.float64],
-                     prev: npt.NDArray[np.float64], prev_t: npt.NDArray[np.float64],
-                     delta: npt.NDArray[np.float64], fresh: npt.NDArray[np.bool_], as_of: str) -> list[Flag]:
+    def _value_flags(
+        self,
+        codes: Sequence[str],
+        value: npt.NDArray[np.float64],
+        prev: npt.NDArray[np.float64],
+        prev_t: npt.NDArray[np.float64],
+        delta: npt.NDArray[np.float64],
+        fresh: npt.NDArray[np.bool_],
+        as_of: str,
+    ) -> list[Flag]:
         flags = []
-        for i in np.flatnonzero(out_of_range(value) & fresh):
+        for i in np.flatnonzero(out_of_range(value) & fresh).tolist():
             bound = 100.0 if value[i] > 100 else 0.0
-            flags.append(self._flag(
-                codes[i], as_of, "out_of_range", "critical", float(value[i]), bound,
-                f"{self._name(codes[i])} reported {value[i]:.2f}% turnout; a share of the list must lie "
-                f"within 0..100%", {"bound": bound},
-            ))
-        for i in np.flatnonzero(falling(prev, value) & fresh):
+            flags.append(
+                self._flag(
+                    codes[i],
+                    as_of,
+                    "out_of_range",
+                    "critical",
+                    float(value[i]),
+                    bound,
+                    f"{self._name(codes[i])} reported {value[i]:.2f}% turnout; a share of the list must lie "
+                    f"within 0..100%",
+                    {"bound": bound},
+                )
+            )
+        for i in np.flatnonzero(falling(prev, value) & fresh).tolist():
             drop = -float(delta[i])
             severity: Severity = "critical" if drop >= self.config.falling_critical_points else "warning"
             since = datetime.fromtimestamp(float(prev_t[i]), tz=datetime.fromisoformat(as_of).tzinfo)
-            flags.append(self._flag(
-                codes[i], as_of, "falling_turnout", severity, float(value[i]), float(prev[i]),
-                f"{self._name(codes[i])} fell {drop:.2f} points ({prev[i]:.2f}% -> {value[i]:.2f}%) since "
-                f"{since:%H:%M}; cumulative turnout cannot fall",
-                {"previous": float(prev[i]), "drop_points": round(drop, 4), "previous_as_of": since.isoformat()},
-            ))
+            flags.append(
+                self._flag(
+                    codes[i],
+                    as_of,
+                    "falling_turnout",
+                    severity,
+                    float(value[i]),
+                    float(prev[i]),
+                    f"{self._name(codes[i])} fell {drop:.2f} points ({prev[i]:.2f}% -> {value[i]:.2f}%) since "
+                    f"{since:%H:%M}; cumulative turnout cannot fall",
+                    {
+                        "previous": float(prev[i]),
+                        "drop_points": round(drop, 4),
+                        "previous_as_of": since.isoformat(),
+                    },
+                )
+            )
         return flags
 
-    def _jump_flags(self, codes: Sequence[str], rate: npt.NDArray[np.float64],
-                    delta: npt.NDArray[np.float64], hours: npt.NDArray[np.float64],
-                    eligible: npt.NDArray[np.bool_], as_of: str) -> list[Flag]:
+    def _jump_flags(
+        self,
+        codes: Sequence[str],
+        rate: npt.NDArray[np.float64],
+        delta: npt.NDArray[np.float64],
+        hours: npt.NDArray[np.float64],
+        eligible: npt.NDArray[np.bool_],
+        as_of: str,
+    ) -> list[Flag]:
         cfg = self.config
         rates = np.where(eligible, rate, np.nan)
         scores = cross_sectional_jump(rates, scale_floor=cfg.jump_scale_floor)
         expected = scores.peer_median * hours
         with np.errstate(invalid="ignore"):
             hit = (
-                eligible & (scores.peers >= cfg.jump_min_peers) & (scores.z >= cfg.jump_z_warning)
+                eligible
+                & (scores.peers >= cfg.jump_min_peers)
+                & (scores.z >= cfg.jump_z_warning)
                 & (delta - expected >= cfg.jump_min_excess_points)
             )
         flags = []
-        for i in np.flatnonzero(hit):
+        for i in np.flatnonzero(hit).tolist():
             z = float(scores.z[i])
             severity: Severity = "critical" if z >= cfg.jump_z_critical else "warning"
-            flags.append(self._flag(
-                codes[i], as_of, "cross_sectional_jump", severity, float(delta[i]), float(expected[i]),
-                f"{self._name(codes[i])} rose {delta[i]:.1f} points in {hours[i]:g} h; other regions rose "
-                f"{expected[i]:.1f} (median), {z:.1f} robust SDs above them",
-                {"z": round(z, 2), "hours": round(float(hours[i]), 4), "peers": int(scores.peers[i]),
-                 "peer_median_points_per_hour": round(float(scores.peer_median[i]), 4),
-                 "peer_sigma_points_per_hour": round(float(scores.peer_scale[i]), 4)},
-            ))
+            flags.append(
+                self._flag(
+                    codes[i],
+                    as_of,
+                    "cross_sectional_jump",
+                    severity,
+                    float(delta[i]),
+                    float(expected[i]),
+                    f"{self._name(codes[i])} rose {delta[i]:.1f} points in {hours[i]:g} h; other regions rose "
+                    f"{expected[i]:.1f} (median), {z:.1f} robust SDs above them",
+                    {
+                        "z": round(z, 2),
+                        "hours": round(float(hours[i]), 4),
+                        "peers": int(scores.peers[i]),
+                        "peer_median_points_per_hour": round(float(scores.peer_median[i]), 4),
+                        "peer_sigma_points_per_hour": round(float(scores.peer_scale[i]), 4),
+                    },
+                )
+            )
         return flags

@@ -39,16 +39,22 @@ class CsvDay:
 
 SHIPPED_DAYS = (
     CsvDay(
-        election="kz-2022-11-20-presidential", name="Early presidential election", date=date(2022, 11, 20),
+        election="kz-2022-11-20-presidential",
+        name="Early presidential election",
+        date=date(2022, 11, 20),
         turnout_csv="kz-2022-11-20-presidential-turnout.csv",
-        registered_csv="kz-2023-03-19-majilis-registered.csv", registered_total=11_953_465,
+        registered_csv="kz-2023-03-19-majilis-registered.csv",
+        registered_total=11_953_465,
         notes="Per-region registered voters are the 19 Mar 2023 figures (approximate for 2022); "
         "registered_total is the 2022 national figure.",
     ),
     CsvDay(
-        election="kz-2023-03-19-majilis", name="Majilis (parliament) election", date=date(2023, 3, 19),
+        election="kz-2023-03-19-majilis",
+        name="Majilis (parliament) election",
+        date=date(2023, 3, 19),
         turnout_csv="kz-2023-03-19-majilis-turnout.csv",
-        registered_csv="kz-2023-03-19-majilis-registered.csv", registered_total=12_035_578,
+        registered_csv="kz-2023-03-19-majilis-registered.csv",
+        registered_total=12_035_578,
     ),
 )
 
@@ -86,11 +92,16 @@ def release_events(spec: CsvDay, path: Path) -> Iterator[dict[str, Any]]:
         for number, row in enumerate(csv.DictReader(fh), start=2):
             try:
                 key = (row["as_of_local"], row["released_local"])
-                release = releases.setdefault(key, {
-                    "type": "cec_release", "election": spec.election,
-                    "as_of": _local(spec.date, key[0], tz), "published_at": _local(spec.date, key[1], tz),
-                    "turnout_pct": {},
-                })
+                release = releases.setdefault(
+                    key,
+                    {
+                        "type": "cec_release",
+                        "election": spec.election,
+                        "as_of": _local(spec.date, key[0], tz),
+                        "published_at": _local(spec.date, key[1], tz),
+                        "turnout_pct": {},
+                    },
+                )
                 release["turnout_pct"][row["region"]] = _number(row["turnout_pct"])
                 if (row.get("voters_received_ballots") or "").strip():
                     release.setdefault("voters", {})[row["region"]] = _number(row["voters_received_ballots"])
@@ -102,8 +113,13 @@ def release_events(spec: CsvDay, path: Path) -> Iterator[dict[str, Any]]:
 def convert(spec: CsvDay, data_dir: Path, out: Path) -> Path:
     """Write `out` (a day file) from the CSVs of `spec` found in `data_dir`."""
     header: dict[str, Any] = {
-        "type": "election", "election": spec.election, "name": spec.name, "date": spec.date.isoformat(),
-        "timezone": spec.timezone, "polls_open": spec.polls_open, "polls_close": spec.polls_close,
+        "type": "election",
+        "election": spec.election,
+        "name": spec.name,
+        "date": spec.date.isoformat(),
+        "timezone": spec.timezone,
+        "polls_open": spec.polls_open,
+        "polls_close": spec.polls_close,
         "regions": [],
     }
     if spec.registered_csv:

@@ -55,8 +55,9 @@ class ReplayPublisher:
             normalized = normalize_release(event, election.date, self.gazetteer)
             stats.problems.extend(normalized.problems)
             if normalized.release is not None:
-                sends.append(await self.producer.send(
-                    self.topics.releases, _json(normalized.release.to_dict()), key=key))
+                sends.append(
+                    await self.producer.send(self.topics.releases, _json(normalized.release.to_dict()), key=key)
+                )
                 stats.releases += 1
                 stats.region_figures += len(normalized.release.turnout)
         else:
@@ -65,8 +66,13 @@ class ReplayPublisher:
             except TurnoutWatchError as exc:
                 stats.problems.append(f"observer count {event.station}: {exc}; not published")
                 return
-            sends.append(await self.producer.send(
-                self.topics.observer_counts, _json({**event.raw, "region_code": code}), key=event.station.encode()))
+            sends.append(
+                await self.producer.send(
+                    self.topics.observer_counts,
+                    _json({**event.raw, "region_code": code}),
+                    key=event.station.encode(),
+                )
+            )
             stats.observer_counts += 1
         await asyncio.gather(*sends)
 

@@ -124,11 +124,22 @@ def launch_broker(
     for _ in range(attempts):
         chosen = port or free_port(host)
         url = f"tcp://{host}:{chosen}"
-        cmd = [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
-               "--storage-engine", "memory://tansu/"]
+        cmd = [
+            binary,
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ]
         out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - handed to child
         proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
             preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
         if log_path and out is not subprocess.DEVNULL:

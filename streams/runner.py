@@ -81,15 +81,23 @@ class LocalPipeline:
     def spawn_worker(self, index: int) -> WorkerProcess:
         port = self.settings.metrics_port if (index == 0 and self.settings.metrics_port) else free_port()
         log_path = self.settings.data_dir / f"worker-{index}.log"
-        env = {**os.environ, "TURNOUT_WATCH_METRICS_PORT": str(port), "TURNOUT_WATCH_BROKER": self.bootstrap,
-               "TURNOUT_WATCH_DATA_DIR": str(self.settings.data_dir / f"worker-{index}")}
+        env = {
+            **os.environ,
+            "TURNOUT_WATCH_METRICS_PORT": str(port),
+            "TURNOUT_WATCH_BROKER": self.bootstrap,
+            "TURNOUT_WATCH_DATA_DIR": str(self.settings.data_dir / f"worker-{index}"),
+        }
         for name, value in self.settings.model_dump(exclude={"broker", "metrics_port", "data_dir"}).items():
             env[f"TURNOUT_WATCH_{name.upper()}"] = str(value)
         env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
         with open(log_path, "wb") as out:
             process = subprocess.Popen(
-                [sys.executable, "-m", "turnout_watch.cli", "worker"], stdin=subprocess.DEVNULL, stdout=out,
-                stderr=subprocess.STDOUT, env=env, preexec_fn=_die_with_parent,
+                [sys.executable, "-m", "turnout_watch.cli", "worker"],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                preexec_fn=_die_with_parent,
             )
         url = f"http://{self.settings.metrics_host}:{port}/metrics"
         return WorkerProcess(process, url, log_path)

@@ -36,8 +36,10 @@ def test_start_answer_stop() -> None:
 
 
 def test_broker_dies_with_a_crashed_parent() -> None:
-    code = ("import sys; from streams.broker import launch_broker; b = launch_broker(); "
-            "print(b.process.pid, flush=True); import time; time.sleep(60)")
+    code = (
+        "import sys; from streams.broker import launch_broker; b = launch_broker(); "
+        "print(b.process.pid, flush=True); import time; time.sleep(60)"
+    )
     parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     assert parent.stdout is not None
     pid = int(parent.stdout.readline())

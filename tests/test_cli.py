@@ -18,8 +18,15 @@ BIN = str(Path(sys.executable).with_name("turnout-watch"))
 
 
 def run(*args: str, timeout: float = 120, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT,
-                          env={**os.environ, **(env or {})}, check=False)
+    return subprocess.run(
+        [BIN, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
 
 
 @pytest.mark.parametrize("command", ["", "replay", "detect", "worker", "broker", "regions", "import-csv"])
@@ -34,8 +41,17 @@ def test_every_command_explains_itself(command: str) -> None:
 def test_readme_replay_on_the_embedded_broker(tmp_path: Path) -> None:
     """The README's first command: starts tansu itself, replays, prints flags and a summary, cleans up."""
     flags_file = tmp_path / "flags.jsonl"
-    result = run("replay", str(DAY_2022), "--speed", "max", "--metrics-port", "0", "-o", str(flags_file),
-                 env={"TURNOUT_WATCH_DATA_DIR": str(tmp_path / "run")})
+    result = run(
+        "replay",
+        str(DAY_2022),
+        "--speed",
+        "max",
+        "--metrics-port",
+        "0",
+        "-o",
+        str(flags_file),
+        env={"TURNOUT_WATCH_DATA_DIR": str(tmp_path / "run")},
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert "embedded tansu" in lines[0]
@@ -54,8 +70,17 @@ def test_detect_writes_the_spec_flags_file(tmp_path: Path) -> None:
     result = run("detect", str(DAY_2022), "-o", str(out))
     assert result.returncode == 0, result.stderr
     flags = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
-    required = ["election", "region", "region_code", "as_of", "detector", "severity", "value", "expected",
-                "message"]
+    required = [
+        "election",
+        "region",
+        "region_code",
+        "as_of",
+        "detector",
+        "severity",
+        "value",
+        "expected",
+        "message",
+    ]
     assert all(list(flag)[: len(required)] == required for flag in flags)
     assert "7 releases" in result.stderr
 
@@ -91,8 +116,16 @@ def test_worker_without_broker_is_a_usage_error() -> None:
 def test_replay_against_a_dead_broker_fails_fast_and_clearly(tmp_path: Path) -> None:
     from streams.broker import free_port
 
-    result = run("--broker", f"127.0.0.1:{free_port()}", "replay", str(DAY_2022), "--speed", "max",
-                 env={"TURNOUT_WATCH_DATA_DIR": str(tmp_path)}, timeout=60)
+    result = run(
+        "--broker",
+        f"127.0.0.1:{free_port()}",
+        "replay",
+        str(DAY_2022),
+        "--speed",
+        "max",
+        env={"TURNOUT_WATCH_DATA_DIR": str(tmp_path)},
+        timeout=60,
+    )
     assert result.returncode == 2
     assert "cannot reach the broker" in result.stderr
 

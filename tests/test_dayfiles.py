@@ -62,23 +62,69 @@ def _day(tmp_path: Path, *lines: object) -> Path:
     return path
 
 
-HEADER = {"type": "election", "election": "e", "date": "2022-11-20", "timezone": "Asia/Almaty",
-          "polls_open": "07:00", "polls_close": "20:00", "regions": []}
+HEADER = {
+    "type": "election",
+    "election": "e",
+    "date": "2022-11-20",
+    "timezone": "Asia/Almaty",
+    "polls_open": "07:00",
+    "polls_close": "20:00",
+    "regions": [],
+}
 
 
-@pytest.mark.parametrize(("line", "message"), [
-    ("{not json", "day.jsonl:2: not valid JSON"),
-    ({"type": "cec_release", "election": "e", "as_of": "2022-11-20T10:00:00", "published_at":
-      "2022-11-20T10:05:00+06:00", "turnout_pct": {"Astana": 1}}, "needs a UTC offset"),
-    ({"type": "cec_release", "election": "e", "as_of": "2022-11-20T10:00:00+06:00", "published_at":
-      "2022-11-20T10:05:00+06:00", "turnout_pct": {"Astana": "12,5"}}, "not a number"),
-    ({"type": "cec_release", "election": "other", "as_of": "2022-11-20T10:00:00+06:00",
-      "published_at": "2022-11-20T10:05:00+06:00", "turnout_pct": {"Astana": 1}}, "is for election 'other'"),
-    ({"type": "observer_count", "election": "e", "station": "1", "region": "Astana", "observer": "o",
-      "observed_at": "2022-11-20T12:00:00+06:00", "received_at": "2022-11-20T12:01:00+06:00",
-      "registered": 100, "voted": 5, "source": "guess"}, "'tally' or 'commission'"),
-    ({"type": "weather"}, "unknown event type 'weather'"),
-])
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("{not json", "day.jsonl:2: not valid JSON"),
+        (
+            {
+                "type": "cec_release",
+                "election": "e",
+                "as_of": "2022-11-20T10:00:00",
+                "published_at": "2022-11-20T10:05:00+06:00",
+                "turnout_pct": {"Astana": 1},
+            },
+            "needs a UTC offset",
+        ),
+        (
+            {
+                "type": "cec_release",
+                "election": "e",
+                "as_of": "2022-11-20T10:00:00+06:00",
+                "published_at": "2022-11-20T10:05:00+06:00",
+                "turnout_pct": {"Astana": "12,5"},
+            },
+            "not a number",
+        ),
+        (
+            {
+                "type": "cec_release",
+                "election": "other",
+                "as_of": "2022-11-20T10:00:00+06:00",
+                "published_at": "2022-11-20T10:05:00+06:00",
+                "turnout_pct": {"Astana": 1},
+            },
+            "is for election 'other'",
+        ),
+        (
+            {
+                "type": "observer_count",
+                "election": "e",
+                "station": "1",
+                "region": "Astana",
+                "observer": "o",
+                "observed_at": "2022-11-20T12:00:00+06:00",
+                "received_at": "2022-11-20T12:01:00+06:00",
+                "registered": 100,
+                "voted": 5,
+                "source": "guess",
+            },
+            "'tally' or 'commission'",
+        ),
+        ({"type": "weather"}, "unknown event type 'weather'"),
+    ],
+)
 def test_bad_lines_name_file_line_and_problem(tmp_path: Path, line: object, message: str) -> None:
     with pytest.raises(DayFileError, match=message.replace("(", r"\(")) as info:
         load_day(_day(tmp_path, HEADER, line))
@@ -91,8 +137,18 @@ def test_first_line_must_be_the_election(tmp_path: Path) -> None:
 
 
 def test_observer_count_parses() -> None:
-    event = parse_event({"type": "observer_count", "election": "e", "station": "75-0203", "region": "Almaty",
-                         "observer": "obs-0042", "observed_at": "2022-11-20T12:00:00+06:00",
-                         "received_at": "2022-11-20T12:03:10+06:00", "registered": 2374, "voted": 812,
-                         "source": "tally"})
+    event = parse_event(
+        {
+            "type": "observer_count",
+            "election": "e",
+            "station": "75-0203",
+            "region": "Almaty",
+            "observer": "obs-0042",
+            "observed_at": "2022-11-20T12:00:00+06:00",
+            "received_at": "2022-11-20T12:03:10+06:00",
+            "registered": 2374,
+            "voted": 812,
+            "source": "tally",
+        }
+    )
     assert event.event_time == datetime.fromisoformat("2022-11-20T12:03:10+06:00")

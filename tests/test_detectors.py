@@ -42,8 +42,10 @@ def test_falling_ignores_missing_previous() -> None:
     assert not falling(np.array([np.nan, 50.0]), np.array([10.0, np.nan])).any()
 
 
-@given(st.lists(st.floats(min_value=0, max_value=20, allow_nan=False), min_size=6, max_size=25),
-       st.floats(min_value=60, max_value=200))
+@given(
+    st.lists(st.floats(min_value=0, max_value=20, allow_nan=False), min_size=6, max_size=25),
+    st.floats(min_value=60, max_value=200),
+)
 def test_one_outlier_stands_out_whatever_the_others(rises: list[float], outlier: float) -> None:
     rates = np.array([*rises, outlier])
     scores = cross_sectional_jump(rates)

@@ -30,8 +30,13 @@ def flag_key(flag: dict[str, Any]) -> tuple[str, str, str]:
 def make_settings(broker: EmbeddedBroker, data_dir: Path) -> Settings:
     """Settings for one test: its own topics and consumer group on the shared session broker."""
     unique = uuid.uuid4().hex[:10]
-    return load_settings(broker=broker.bootstrap, topic_prefix=f"t{unique}.", app_id=f"tw-{unique}",
-                         metrics_port=free_port(), data_dir=data_dir)
+    return load_settings(
+        broker=broker.bootstrap,
+        topic_prefix=f"t{unique}.",
+        app_id=f"tw-{unique}",
+        metrics_port=free_port(),
+        data_dir=data_dir,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -40,10 +45,10 @@ def replayed(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -
     scraped: dict[str, Any] = {}
 
     async def scrape(pipeline: LocalPipeline, outcome: ReplayOutcome) -> None:
-        async with aiohttp.ClientSession() as session:
-            async with session.get(pipeline.worker_processes[0].metrics_url) as response:
-                assert response.status == 200
-                scraped["text"] = await response.text()
+        url = pipeline.worker_processes[0].metrics_url
+        async with aiohttp.ClientSession() as session, session.get(url) as response:
+            assert response.status == 200
+            scraped["text"] = await response.text()
 
     settings = make_settings(broker, tmp_path_factory.mktemp("replay"))
     outcome = asyncio.run(run_replay(DAY_2022, settings, speed=None, before_stop=scrape))
@@ -75,8 +80,11 @@ def test_metrics_served_with_per_region_values(replayed: dict[str, Any]) -> None
     election = "kz-2022-11-20-presidential"
 
     def value(family: str, region: str) -> float:
-        samples = [s for s in families[family].samples
-                   if s.labels.get("region") == region and s.labels.get("election") == election]
+        samples = [
+            s
+            for s in families[family].samples
+            if s.labels.get("region") == region and s.labels.get("election") == election
+        ]
         assert len(samples) == 1, (family, region, samples)
         return samples[0].value
 
@@ -87,21 +95,31 @@ def test_metrics_served_with_per_region_values(replayed: dict[str, Any]) -> None
     assert value("turnout_watch_region_rate_points_per_hour", "KZ-71") == pytest.approx(-0.035)
     regions = {s.labels["region"] for s in families["turnout_watch_region_turnout_percent"].samples}
     assert len(regions) == 21  # 20 regions and cities + the national figure
-    flags = {(s.labels["detector"], s.labels["severity"]): s.value
-             for s in families["turnout_watch_flags"].samples if s.name.endswith("_total")}
+    flags = {
+        (s.labels["detector"], s.labels["severity"]): s.value
+        for s in families["turnout_watch_flags"].samples
+        if s.name.endswith("_total")
+    }
     assert flags[("falling_turnout", "warning")] == 2
     assert flags[("cross_sectional_jump", "critical")] == 1
-    events = [s for s in families["turnout_watch_events_processed"].samples
-              if s.name.endswith("_total") and s.labels["stream"] == "releases"]
+    events = [
+        s
+        for s in families["turnout_watch_events_processed"].samples
+        if s.name.endswith("_total") and s.labels["stream"] == "releases"
+    ]
     assert events[0].value == 7
-    latency = [s for s in families["turnout_watch_event_latency_seconds"].samples
-               if s.name.endswith("_count") and s.labels["stream"] == "releases"]
+    latency = [
+        s
+        for s in families["turnout_watch_event_latency_seconds"].samples
+        if s.name.endswith("_count") and s.labels["stream"] == "releases"
+    ]
     assert latency[0].value == 7
 
 
 def test_promtool_accepts_the_scraped_metrics(replayed: dict[str, Any]) -> None:
     promtool = shutil.which("promtool")
     assert promtool, "promtool missing: .ci/run installs Debian's prometheus package"
-    result = subprocess.run([promtool, "check", "metrics"], input=replayed["metrics"], text=True,
-                            capture_output=True, check=False)
+    result = subprocess.run(
+        [promtool, "check", "metrics"], input=replayed["metrics"], text=True, capture_output=True, check=False
+    )
     assert result.returncode == 0, result.stdout + result.stderr

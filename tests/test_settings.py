@@ -32,11 +32,14 @@ def test_file_then_env_then_flags(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert (settings.partitions, settings.metrics_port, settings.topic_prefix) == (8, 9100, "y.")
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("partitions = 0", "invalid settings"),
-    ("no_such_setting = 1", "invalid settings"),
-    ("partitions = ", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("partitions = 0", "invalid settings"),
+        ("no_such_setting = 1", "invalid settings"),
+        ("partitions = ", "not valid TOML"),
+    ],
+)
 def test_bad_config_is_a_clear_error(tmp_path: Path, text: str, message: str) -> None:
     config = tmp_path / "tw.toml"
     config.write_text(text, encoding="utf-8")

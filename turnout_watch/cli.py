@@ -40,11 +40,17 @@ def _settings(ctx: click.Context, **overrides: Any) -> Settings:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--config", type=click.Path(dir_okay=False, path_type=Path), envvar="TURNOUT_WATCH_CONFIG",
-              help="TOML settings file (same names as the TURNOUT_WATCH_* variables, lower case).")
-@click.option("--broker", metavar="HOST:PORT[,...]",
-              help="External Kafka bootstrap servers (env KAFKA_BOOTSTRAP_SERVERS). "
-                   "Default: start the embedded tansu broker.")
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="TURNOUT_WATCH_CONFIG",
+    help="TOML settings file (same names as the TURNOUT_WATCH_* variables, lower case).",
+)
+@click.option(
+    "--broker",
+    metavar="HOST:PORT[,...]",
+    help="External Kafka bootstrap servers (env KAFKA_BOOTSTRAP_SERVERS). Default: start the embedded tansu broker.",
+)
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.version_option(package_name="turnout-watch")
 @click.pass_context
@@ -61,18 +67,40 @@ def cli(ctx: click.Context, config: Path | None, broker: str | None, verbose: in
 
 @cli.command()
 @click.argument("day_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--speed", type=_Speed(), default="600", show_default=True,
-              help="Compress the day N-fold (600: 10 h in 1 min), or 'max' for as fast as possible.")
-@click.option("--workers", type=click.IntRange(1, 16), default=1, show_default=True,
-              help="Faust worker processes to run for the replay.")
+@click.option(
+    "--speed",
+    type=_Speed(),
+    default="600",
+    show_default=True,
+    help="Compress the day N-fold (600: 10 h in 1 min), or 'max' for as fast as possible.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 16),
+    default=1,
+    show_default=True,
+    help="Faust worker processes to run for the replay.",
+)
 @click.option("--metrics-port", type=click.IntRange(0, 65535), help="Port of the first worker's /metrics.")
 @click.option("--hold", is_flag=True, help="Keep the pipeline (and /metrics) running after the day, until Ctrl-C.")
 @click.option("--no-progress", is_flag=True, help="No progress bar (flags and summary are still printed).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the flags the pipeline published to this flags file.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the flags the pipeline published to this flags file.",
+)
 @click.pass_context
-def replay(ctx: click.Context, day_file: Path, speed: float | None, workers: int, metrics_port: int | None,
-           hold: bool, no_progress: bool, output: Path | None) -> None:
+def replay(
+    ctx: click.Context,
+    day_file: Path,
+    speed: float | None,
+    workers: int,
+    metrics_port: int | None,
+    hold: bool,
+    no_progress: bool,
+    output: Path | None,
+) -> None:
     """Replay DAY_FILE through the whole pipeline (broker, agents, detectors, metrics).
 
     Prints each flag as it is raised, then a summary. Example:
@@ -82,8 +110,17 @@ def replay(ctx: click.Context, day_file: Path, speed: float | None, workers: int
     from turnout_watch.replay import run_replay
 
     settings = _settings(ctx, metrics_port=metrics_port)
-    outcome = asyncio.run(run_replay(day_file, settings, speed=speed, workers=workers, out=sys.stdout,
-                                     progress=not no_progress and sys.stdout.isatty(), hold=hold))
+    outcome = asyncio.run(
+        run_replay(
+            day_file,
+            settings,
+            speed=speed,
+            workers=workers,
+            out=sys.stdout,
+            progress=not no_progress and sys.stdout.isatty(),
+            hold=hold,
+        )
+    )
     if output:
         with output.open("w", encoding="utf-8") as fh:
             write_flags(fh, outcome.flags)
@@ -91,8 +128,12 @@ def replay(ctx: click.Context, day_file: Path, speed: float | None, workers: int
 
 @cli.command()
 @click.argument("day_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Flags file to write (default: standard output).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Flags file to write (default: standard output).",
+)
 def detect(day_file: Path, output: Path | None) -> None:
     """Run the detectors on DAY_FILE offline (no broker) and write flags in the spec's format.
 
@@ -111,8 +152,11 @@ def detect(day_file: Path, output: Path | None) -> None:
     else:
         write_flags(sys.stdout, flags)
     counts = Counter(flag["severity"] for flag in flags)
-    click.echo(f"{result.releases} releases, {len(flags)} flags "
-               f"({', '.join(f'{n} {s}' for s, n in sorted(counts.items())) or 'none'})", err=True)
+    click.echo(
+        f"{result.releases} releases, {len(flags)} flags "
+        f"({', '.join(f'{n} {s}' for s, n in sorted(counts.items())) or 'none'})",
+        err=True,
+    )
 
 
 @cli.command()
@@ -134,8 +178,13 @@ def worker(ctx: click.Context) -> None:
 
 
 @cli.command()
-@click.option("--port", type=click.IntRange(0, 65535), default=9092, show_default=True,
-              help="Loopback port to listen on (0: any free port).")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=9092,
+    show_default=True,
+    help="Loopback port to listen on (0: any free port).",
+)
 @click.pass_context
 def broker(ctx: click.Context, port: int) -> None:
     """Run the embedded Kafka-compatible broker (tansu, in memory) until Ctrl-C, with our topics created."""
@@ -176,10 +225,21 @@ def regions(names: tuple[str, ...], on: Any) -> None:
 
 
 @cli.command("import-csv")
-@click.option("--from", "source", type=click.Path(exists=True, file_okay=False, path_type=Path),
-              default=Path("../shared/data"), show_default=True, help="Folder with the CEC CSV tables.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=REPO_DATA,
-              show_default=True, help="Where to write the day files.")
+@click.option(
+    "--from",
+    "source",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=Path("../shared/data"),
+    show_default=True,
+    help="Folder with the CEC CSV tables.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=REPO_DATA,
+    show_default=True,
+    help="Where to write the day files.",
+)
 def import_csv(source: Path, out: Path) -> None:
     """Convert the shipped CEC turnout tables (shared/data) into replayable day files."""
     from ingest.csv_import import SHIPPED_DAYS, convert

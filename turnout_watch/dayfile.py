@@ -154,8 +154,14 @@ def parse_election(obj: Any, where: str = "<election>") -> Election:
     if not isinstance(regions, list) or not all(isinstance(r, dict) and "region" in r for r in regions):
         raise DayFileError(f"{where}: 'regions' must be a list of objects with a 'region' name")
     return Election(
-        election=line.text("election"), name=str(line.obj.get("name", "")), date=day, timezone=tz,
-        polls_open=opens, polls_close=closes, regions=tuple(regions), raw=line.obj,
+        election=line.text("election"),
+        name=str(line.obj.get("name", "")),
+        date=day,
+        timezone=tz,
+        polls_open=opens,
+        polls_close=closes,
+        regions=tuple(regions),
+        raw=line.obj,
     )
 
 
@@ -170,17 +176,26 @@ def parse_event(obj: Any, where: str = "<event>") -> Event:
             if isinstance(pct, bool) or not isinstance(pct, int | float):
                 raise DayFileError(f"{where}: turnout for {name!r} is not a number: {pct!r}")
         return CecRelease(
-            election=line.text("election"), as_of=line.when("as_of"), published_at=line.when("published_at"),
-            turnout_pct={k: float(v) for k, v in values.items()}, raw=line.obj,
+            election=line.text("election"),
+            as_of=line.when("as_of"),
+            published_at=line.when("published_at"),
+            turnout_pct={k: float(v) for k, v in values.items()},
+            raw=line.obj,
         )
     if kind == "observer_count":
         source = line.text("source")
         if source not in ("tally", "commission"):
             raise DayFileError(f"{where}: 'source' must be 'tally' or 'commission', got {source!r}")
         return ObserverCount(
-            election=line.text("election"), station=line.text("station"), region=line.text("region"),
-            observed_at=line.when("observed_at"), received_at=line.when("received_at"),
-            registered=line.integer("registered"), voted=line.integer("voted"), source=source, raw=line.obj,
+            election=line.text("election"),
+            station=line.text("station"),
+            region=line.text("region"),
+            observed_at=line.when("observed_at"),
+            received_at=line.when("received_at"),
+            registered=line.integer("registered"),
+            voted=line.integer("voted"),
+            source=source,
+            raw=line.obj,
         )
     raise DayFileError(f"{where}: unknown event type {kind!r} (expected 'cec_release' or 'observer_count')")
 

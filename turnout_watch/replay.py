@@ -30,8 +30,10 @@ def format_flag(flag: dict[str, Any], tz: Any = None) -> str:
     if tz is not None:
         as_of = as_of.astimezone(tz)
     where = f"{flag['region_code']:<6} {flag['region'][:24]:<24}"
-    return (f"{as_of:%H:%M}  {where} {SEVERITY_MARK.get(flag['severity'], flag['severity'])} "
-            f"{flag['detector']:<21} {flag['message']}")
+    return (
+        f"{as_of:%H:%M}  {where} {SEVERITY_MARK.get(flag['severity'], flag['severity'])} "
+        f"{flag['detector']:<21} {flag['message']}"
+    )
 
 
 @dataclass
@@ -122,16 +124,26 @@ async def run_replay(
         assert pipeline.topics is not None
         outcome.metrics_urls = [w.metrics_url for w in pipeline.worker_processes]
         where = pipeline.bootstrap + (" (embedded tansu)" if pipeline.broker else "")
-        say(f"replaying {day.election.election} ({len(events)} events) on {where}; "
-            f"metrics: {', '.join(outcome.metrics_urls)}")
+        say(
+            f"replaying {day.election.election} ({len(events)} events) on {where}; "
+            f"metrics: {', '.join(outcome.metrics_urls)}"
+        )
         collector = FlagCollector(pipeline.bootstrap, pipeline.topics.flags, day.election.election)
         collector.on_flag = lambda flag: say(format_flag(flag, tz))
         await collector.start()
         producer = AIOKafkaProducer(bootstrap_servers=pipeline.bootstrap, acks="all", linger_ms=5)
         await producer.start()
-        bar = tqdm(total=span, unit="min", desc="day", disable=not progress or out is None, file=out,
-                   bar_format="{desc} {bar} {n_fmt}/{total_fmt} day-min [{elapsed}]", leave=False)
+        bar = tqdm(
+            total=span,
+            unit="min",
+            desc="day",
+            disable=not progress or out is None,
+            file=out,
+            bar_format="{desc} {bar} {n_fmt}/{total_fmt} day-min [{elapsed}]",
+            leave=False,
+        )
         try:
+
             def on_progress(when: datetime) -> None:
                 assert first is not None
                 bar.set_description(f"{when.astimezone(tz):%H:%M}")
@@ -141,7 +153,8 @@ async def run_replay(
             outcome.stats = await ReplayPublisher(producer, pipeline.topics).publish_day(day, speed, on_progress)
             outcome.publish_seconds = time.monotonic() - publish_start
             outcome.drain_seconds = await pipeline.wait_drained(
-                [pipeline.topics.releases, pipeline.topics.observer_counts], timeout=drain_timeout)
+                [pipeline.topics.releases, pipeline.topics.observer_counts], timeout=drain_timeout
+            )
             await collector.drain()
         finally:
             bar.close()

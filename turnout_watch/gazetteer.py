@@ -1,0 +1,272 @@
+"""The region gazetteer: every spelling of a Kazakhstan region -> one ISO 3166-2:KZ code, per date.
+
+CEC releases, observer reports and reference tables spell regions in English, Russian, Kazakh
+Cyrillic and several Kazakh romanisations, and the map changed in 2018 and 2022. Every stage of
+turnout-watch keys its data by the code this module returns, so a figure is never attached to the
+wrong region. Resolution is an exact lookup of a normalised key, never a guess: an unknown name
+raises with the closest known spellings so a person can add it to ``regions.toml``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import tomllib
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, fields
+from datetime import date, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal, NamedTuple, TypeVar, cast
+
+from turnout_watch.errors import ConfigError, RegionNotInForceError, UnknownRegionError
+
+__all__ = ["NATIONAL_CODE", "Change", "Gazetteer", "Kind", "Region", "default_gazetteer", "normalise"]
+
+NATIONAL_CODE = "KZ"
+Kind = Literal["region", "city", "country"]
+_T = TypeVar("_T")
+
+# Unit-type words collapse to one token each, so "Oblast"/"область"/"облысы" match "Region" and
+# "г."/"город"/"қаласы" match "City", in any position. They are never dropped: "Almaty Region"
+# (KZ-19) and "Almaty" (KZ-75) must stay different keys.
+_REGION_WORDS = ("region", "oblast", "oblasti", "oblys", "oblysy", "province", "obl",
+                 "область", "обл", "облысы", "облыс")  # fmt: skip
+_CITY_WORDS = ("city", "g", "gorod", "qala", "qalasy", "kala", "kalasy",
+               "город", "гор", "г", "қала", "қаласы", "каласы", "қ")  # fmt: skip
+_TYPE_WORDS = dict.fromkeys(_REGION_WORDS, "region") | dict.fromkeys(_CITY_WORDS, "city")
+_FILLER = frozenset({"of", "the"})
+# Apostrophes are deleted, not spaced: "oblast'" is "oblast", 2017-alphabet "Aqto'be" is "Aqtobe".
+_APOSTROPHES = dict.fromkeys(map(ord, "'’‘ʼʹ`´"), None)
+_LATIN_EXTRA = str.maketrans({"ı": "i", "ł": "l", "ø": "o", "đ": "d", "ё": "е"})
+# Latin letters typed inside a Cyrillic word (old keyboards had no "і"): "Жетiсу" is "Жетісу".
+_HOMOGLYPHS = str.maketrans("aceiopxykbmth", "асеіорхуквмтн")
+
+
+def _is_latin(ch: str) -> bool:
+    return "LATIN" in unicodedata.name(ch, "")
+
+
+def _fold_latin_marks(text: str) -> str:
+    """Drop diacritics on Latin letters only: ü/ğ/ū fold, but Cyrillic й and ё keep theirs."""
+    out: list[str] = []
+    base_is_latin = False
+    for ch in unicodedata.normalize("NFD", text):
+        if unicodedata.combining(ch):
+            if base_is_latin:
+                continue
+        else:
+            base_is_latin = _is_latin(ch)
+        out.append(ch)
+    return unicodedata.normalize("NFC", "".join(out))
+
+
+def _unmix(token: str) -> str:
+    if any("CYRILLIC" in unicodedata.name(c, "") for c in token) and any(_is_latin(c) for c in token):
+        return token.translate(_HOMOGLYPHS)
+    return token
+
+
+def normalise(name: str) -> str:
+    """The lookup key: equal for spellings that differ only in case, dashes, punctuation,
+    Latin diacritics, ё/е, or which unit-type word is used and where it stands."""
+    text = unicodedata.normalize("NFKC", name).casefold().translate(_APOSTROPHES)
+    text = _fold_latin_marks(text).translate(_LATIN_EXTRA)
+    text = "".join(ch if ch.isalnum() else " " for ch in text)
+    words, kinds = [], set()
+    for token in map(_unmix, text.split()):
+        if token in _TYPE_WORDS:
+            kinds.add(_TYPE_WORDS[token])
+        elif token not in _FILLER:
+            words.append(token)
+    return " ".join(words + sorted(kinds))
+
+
+class Change(NamedTuple):
+    """A dated change that kept the code: a rename, or territory split off to a new unit."""
+
+    date: date
+    note: str
+
+
+@dataclass(frozen=True)
+class Region:
+    """One unit a CEC release can report: a region (oblys), a city of republican significance, or
+    the whole country. Units that ceased keep their last code so old elections still resolve."""
+
+    code: str
+    name: str
+    kind: Kind
+    valid_from: date | None = None
+    valid_until: date | None = None  # last day in force, inclusive
+    predecessors: tuple[str, ...] = ()  # units it took territory from
+    successors: tuple[str, ...] = ()  # units that took all or part of its territory
+    name_ru: str = ""
+    name_kk: str = ""
+    old_codes: tuple[str, ...] = ()
+    changes: tuple[Change, ...] = ()
+    spellings: tuple[str, ...] = field(default=(), repr=False, compare=False)  # besides the 3 names
+
+    def in_force(self, on: date) -> bool:
+        """Whether the unit existed on ``on``, so a figure for it that day can be real."""
+        return (self.valid_from is None or self.valid_from <= on) and (
+            self.valid_until is None or on <= self.valid_until
+        )
+
+    @property
+    def is_national(self) -> bool:
+        return self.code == NATIONAL_CODE
+
+
+def _typed(value: object, cls: type[_T], what: str) -> _T:
+    if isinstance(value, cls) and not isinstance(value, datetime):  # a TOML date-time is no day
+        return value
+    raise TypeError(f"{what} must be a {cls.__name__}, got {value!r}")
+
+
+def _strings(raw: dict[str, Any], key: str) -> tuple[str, ...]:
+    value = raw.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise TypeError(f"{key} must be a list of strings, got {value!r}")
+    return tuple(value)
+
+
+def _region_from_toml(raw: dict[str, Any]) -> Region:
+    """One ``[[unit]]`` table; unknown keys are errors, so a typo cannot silently drop history."""
+    try:
+        if unknown := raw.keys() - {f.name for f in fields(Region)}:
+            raise KeyError(f"unknown keys {sorted(unknown)}")
+        text = {k: _typed(raw[k], str, k) for k in ("code", "name", "kind", "name_ru", "name_kk")}
+        since, until = (None if raw.get(k) is None else _typed(raw[k], date, k) for k in ("valid_from", "valid_until"))
+        return Region(
+            code=text["code"], name=text["name"], kind=cast(Kind, text["kind"]), name_ru=text["name_ru"],
+            name_kk=text["name_kk"], valid_from=since, valid_until=until,
+            predecessors=_strings(raw, "predecessors"), successors=_strings(raw, "successors"),
+            old_codes=_strings(raw, "old_codes"), spellings=_strings(raw, "spellings"),
+            changes=tuple(Change(_typed(c["date"], date, "date"), _typed(c["note"], str, "note"))
+                          for c in raw.get("changes", ())),
+        )  # fmt: skip
+    except (KeyError, TypeError) as exc:
+        raise ConfigError(f"gazetteer: bad unit {raw.get('code', raw)!r}: {exc}") from exc
+
+
+def _names(region: Region) -> list[str]:
+    names = (region.name, region.name_ru, region.name_kk, *region.spellings)
+    return list(dict.fromkeys(name for name in names if name))
+
+
+class Gazetteer:
+    """All units and spellings, indexed by normalised key; immutable once built."""
+
+    def __init__(self, regions: Iterable[Region]) -> None:
+        self._units: dict[str, Region] = {}  # by code, in code order
+        self._codes: dict[str, str] = {}  # upper-case code or old code -> code
+        self._keys: dict[str, str] = {}  # normalised spelling -> code
+        self._display: dict[str, str] = {}  # normalised spelling -> first spelling that produced it
+        for region in sorted(regions, key=lambda r: r.code):
+            if region.code in self._units:
+                raise ConfigError(f"gazetteer: duplicate code {region.code}")
+            self._units[region.code] = region
+        for region in self._units.values():
+            if region.kind not in ("region", "city", "country"):
+                raise ConfigError(f"gazetteer: {region.code} has unknown kind {region.kind!r}")
+            unknown = set(region.predecessors + region.successors) - self._units.keys()
+            if unknown:
+                raise ConfigError(f"gazetteer: {region.code} refers to unknown codes {sorted(unknown)}")
+            for code in (region.code, *region.old_codes):
+                self._add_code(code, region.code)
+            for spelling in _names(region):
+                self._add_key(spelling, region.code)
+
+    def _add_code(self, code: str, target: str) -> None:
+        if self._codes.setdefault(code.upper(), target) != target:
+            raise ConfigError(f"gazetteer: code {code} names both {self._codes[code.upper()]} and {target}")
+        self._add_key(code, target)
+
+    def _add_key(self, spelling: str, code: str) -> None:
+        key = normalise(spelling)
+        if not key:
+            raise ConfigError(f"gazetteer: spelling {spelling!r} of {code} is empty once normalised")
+        owner = self._keys.setdefault(key, code)
+        if owner != code:
+            raise ConfigError(
+                f"gazetteer: {spelling!r} ({code}) and {self._display[key]!r} ({owner}) "
+                f"share the key {key!r}; a name must identify one unit"
+            )
+        self._display.setdefault(key, spelling)
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> Gazetteer:
+        """Build from a regions TOML file; by default the one shipped inside the package."""
+        if path is None:
+            text = resources.files("turnout_watch").joinpath("regions.toml").read_text(encoding="utf-8")
+        else:
+            text = Path(path).read_text(encoding="utf-8")
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"gazetteer: {path or 'regions.toml'} is not valid TOML: {exc}") from exc
+        return cls(_region_from_toml(raw) for raw in data.get("unit", ()))
+
+    def resolve(self, name: str, on: date | None = None) -> Region:
+        """The unit ``name`` spells, by exact normalised key. With ``on``, also require that the
+        unit existed that day, so a 2016 table cannot silently feed a post-2018 region."""
+        code = self._keys.get(normalise(name))
+        if code is None:
+            raise UnknownRegionError(name, self.suggest(name), on)
+        region = self._units[code]
+        if on is not None and not region.in_force(on):
+            raise RegionNotInForceError(self._not_in_force(name, region, on))
+        return region
+
+    def try_resolve(self, name: str, on: date | None = None) -> Region | None:
+        """Like :meth:`resolve`, but None wherever resolve would raise."""
+        try:
+            return self.resolve(name, on)
+        except (UnknownRegionError, RegionNotInForceError):
+            return None
+
+    def _not_in_force(self, name: str, region: Region, on: date) -> str:
+        label, asked = f"{region.name} ({region.code})", f"(asked for {name!r} on {on})"
+        if region.valid_until is not None and on > region.valid_until:
+            now = ", ".join(region.successors) or "no unit"
+            return f"{label} ceased on {region.valid_until}; its territory is now {now} {asked}"
+        before = ", ".join(region.predecessors) or "no unit"
+        return f"{label} was formed on {region.valid_from}; before that its territory was in {before} {asked}"
+
+    def get(self, code: str) -> Region:
+        """The unit with this ISO code, current ("KZ-11") or old letter code ("KZ-AKM")."""
+        target = self._codes.get(code.strip().upper())
+        if target is None:
+            raise UnknownRegionError(code, self.suggest(code))
+        return self._units[target]
+
+    def regions_on(self, on: date) -> list[Region]:
+        """The sub-national units in force on ``on``, sorted by code: what a complete CEC
+        release for that day covers (besides the national figure)."""
+        return [r for r in self._units.values() if not r.is_national and r.in_force(on)]
+
+    def spellings(self, code: str) -> list[str]:
+        """Every spelling registered for the unit: its English, Russian and Kazakh names first."""
+        return _names(self.get(code))
+
+    def suggest(self, name: str, n: int = 3) -> list[str]:
+        """Up to ``n`` close known spellings, at most one per unit, for error messages only."""
+        matches = difflib.get_close_matches(normalise(name), self._keys, n=len(self._keys), cutoff=0.5)
+        best: dict[str, str] = {}
+        for key in matches:
+            best.setdefault(self._keys[key], self._display[key])
+        return list(best.values())[:n]
+
+    def __iter__(self) -> Iterator[Region]:
+        return iter(self._units.values())
+
+    def __len__(self) -> int:
+        return len(self._units)
+
+
+@functools.cache
+def default_gazetteer() -> Gazetteer:
+    """The packaged gazetteer, parsed once per process."""
+    return Gazetteer.load()
