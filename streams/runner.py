@@ -150,4 +150,5 @@ class LocalPipeline:
             if lag == 0:
                 return time.monotonic() - started
             await asyncio.sleep(poll)
-        raise BrokerError(f"the workers did not catch up within {timeout:.0f} s ({lag} messages behind)")
+        hint = "" if self.worker_processes else f"; is a worker with app_id {self.settings.app_id!r} running?"
+        raise BrokerError(f"the workers did not catch up within {timeout:.0f} s ({lag} messages behind){hint}")

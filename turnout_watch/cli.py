@@ -76,10 +76,10 @@ def cli(ctx: click.Context, config: Path | None, broker: str | None, verbose: in
 )
 @click.option(
     "--workers",
-    type=click.IntRange(1, 16),
+    type=click.IntRange(0, 16),
     default=1,
     show_default=True,
-    help="Faust worker processes to run for the replay.",
+    help="Faust worker processes to run for the replay; 0 = use the workers already running on --broker.",
 )
 @click.option("--metrics-port", type=click.IntRange(0, 65535), help="Port of the first worker's /metrics.")
 @click.option("--hold", is_flag=True, help="Keep the pipeline (and /metrics) running after the day, until Ctrl-C.")
@@ -110,6 +110,8 @@ def replay(
     from turnout_watch.replay import run_replay
 
     settings = _settings(ctx, metrics_port=metrics_port)
+    if workers == 0 and not settings.broker:
+        raise click.UsageError("--workers 0 needs an external --broker whose workers are already running")
     outcome = asyncio.run(
         run_replay(
             day_file,

@@ -124,10 +124,8 @@ async def run_replay(
         assert pipeline.topics is not None
         outcome.metrics_urls = [w.metrics_url for w in pipeline.worker_processes]
         where = pipeline.bootstrap + (" (embedded tansu)" if pipeline.broker else "")
-        say(
-            f"replaying {day.election.election} ({len(events)} events) on {where}; "
-            f"metrics: {', '.join(outcome.metrics_urls)}"
-        )
+        served = ", ".join(outcome.metrics_urls) or "served by the running workers"
+        say(f"replaying {day.election.election} ({len(events)} events) on {where}; metrics: {served}")
         collector = FlagCollector(pipeline.bootstrap, pipeline.topics.flags, day.election.election)
         collector.on_flag = lambda flag: say(format_flag(flag, tz))
         await collector.start()
