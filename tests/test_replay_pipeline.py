@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import subprocess
 import uuid
@@ -123,3 +124,45 @@ def test_promtool_accepts_the_scraped_metrics(replayed: dict[str, Any]) -> None:
         [promtool, "check", "metrics"], input=replayed["metrics"], text=True, capture_output=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_speed_compresses_time_and_observer_counts_flow(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    """Three releases an hour apart at speed 3600 take ~2 s to publish; counts reach their agent."""
+    header = DAY_2022.read_text(encoding="utf-8").splitlines()[0]
+    lines = [header]
+    for hour, pct in ((10, 20.0), (11, 30.0), (12, 40.0)):
+        lines.append(
+            json.dumps(
+                {
+                    "type": "cec_release",
+                    "election": "kz-2022-11-20-presidential",
+                    "as_of": f"2022-11-20T{hour}:00:00+06:00",
+                    "published_at": f"2022-11-20T{hour}:05:00+06:00",
+                    "turnout_pct": {"Astana": pct, "Almaty": pct / 2, "Kazakhstan": pct * 0.9},
+                }
+            )
+        )
+    lines.insert(
+        2,
+        json.dumps(
+            {
+                "type": "observer_count",
+                "election": "kz-2022-11-20-presidential",
+                "station": "75-0203",
+                "region": "Almaty",
+                "observer": "obs-0042",
+                "observed_at": "2022-11-20T10:30:00+06:00",
+                "received_at": "2022-11-20T10:33:10+06:00",
+                "registered": 2374,
+                "voted": 812,
+                "source": "tally",
+            }
+        ),
+    )
+    day = tmp_path / "day.jsonl"
+    day.write_text("\n".join(lines), encoding="utf-8")
+    settings = make_settings(broker, tmp_path / "run")
+    outcome = asyncio.run(run_replay(day, settings, speed=3600))
+    assert (outcome.stats.releases, outcome.stats.observer_counts) == (3, 1)
+    assert 1.9 <= outcome.publish_seconds < 10
+    assert outcome.flags == []
