@@ -149,3 +149,35 @@ def test_standalone_broker_serves_until_sigterm() -> None:
     while _answers("127.0.0.1", port) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _answers("127.0.0.1", port)
+
+
+@pytest.mark.integration
+def test_ctrl_c_mid_replay_stops_broker_and_workers(tmp_path: Path) -> None:
+    """Ctrl-C (SIGINT) during a slow replay: the CLI exits and leaves no broker or worker behind."""
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(
+        [BIN, "replay", str(DAY_2022), "--speed", "60", "--metrics-port", "0", "--no-progress"],
+        cwd=ROOT,
+        env={**os.environ, "TURNOUT_WATCH_DATA_DIR": str(run_dir)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    first = proc.stdout.readline()
+    assert "replaying kz-2022-11-20-presidential" in first
+    children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    assert len(children) == 2  # tansu and one worker
+    proc.send_signal(signal.SIGINT)
+    proc.wait(30)
+    proc.stdout.close()
+    deadline = time.monotonic() + 10
+    alive = children
+    while alive and time.monotonic() < deadline:
+        alive = [
+            pid
+            for pid in children
+            if Path(f"/proc/{pid}").exists() and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+        ]
+        time.sleep(0.1)
+    assert alive == []
