@@ -2,126 +2,108 @@
 
 The same `TurnoutTracker` runs inside the Faust agent (live and replay) and in the offline
 `turnout-watch detect`, so both give the same flags for the same day. It knows nothing of Kafka:
-a normalised release (region codes, numpy arrays) goes in, flags and per-region updates come out.
+a normalised release goes in (numpy arrays across regions), flags and per-region updates come out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
 
+from detectors.alerts import AlertBook
+from detectors.closing import growth_after_close
+from detectors.config import DetectorConfig
+from detectors.curves import ExpectedCurves
 from detectors.flags import Flag, Severity
-from detectors.jumps import cross_sectional_jump
+from detectors.jumps import cross_sectional_jump, expected_curve_jump, expected_curve_residuals
+from detectors.national import weighted_national
+from detectors.release import NATIONAL, RegionUpdate, Release
 from detectors.values import falling, out_of_range
 
-NATIONAL = "KZ"
+__all__ = ["NATIONAL", "DetectorConfig", "ProcessResult", "RegionUpdate", "Release", "TurnoutTracker"]
 
-
-@dataclass(frozen=True)
-class Release:
-    """A CEC release after the edge normalised it: region codes (the national figure under `KZ`)."""
-
-    election: str
-    as_of: datetime
-    published_at: datetime
-    turnout: Mapping[str, float]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "election": self.election,
-            "as_of": self.as_of.isoformat(),
-            "published_at": self.published_at.isoformat(),
-            "turnout": dict(self.turnout),
-        }
-
-    @classmethod
-    def from_dict(cls, obj: Mapping[str, Any]) -> Release:
-        return cls(
-            election=obj["election"],
-            as_of=datetime.fromisoformat(obj["as_of"]),
-            published_at=datetime.fromisoformat(obj["published_at"]),
-            turnout={str(k): float(v) for k, v in obj["turnout"].items()},
-        )
-
-
-@dataclass(frozen=True)
-class RegionUpdate:
-    """A region's new figure and how it moved since its previous one (NaN where there was none)."""
-
-    election: str
-    region_code: str
-    as_of: str
-    value: float
-    previous: float
-    delta: float
-    hours: float
-    as_of_seconds: float
-
-    @property
-    def rate(self) -> float:
-        """Points per hour since the previous figure."""
-        return self.delta / self.hours if self.hours > 0 else float("nan")
-
-    def to_dict(self) -> dict[str, Any]:
-        def num(x: float) -> float | None:
-            return None if np.isnan(x) else round(x, 4)
-
-        return {
-            "election": self.election,
-            "region_code": self.region_code,
-            "as_of": self.as_of,
-            "turnout_pct": self.value,
-            "previous_pct": num(self.previous),
-            "delta_points": num(self.delta),
-            "hours": num(self.hours),
-            "points_per_hour": num(self.rate),
-        }
-
-
-@dataclass(frozen=True)
-class DetectorConfig:
-    """Thresholds of the first detectors; defaults are tuned on nothing but the rule's own logic."""
-
-    jump_z_warning: float = 3.0  # robust SDs above the other regions
-    jump_z_critical: float = 5.0
-    jump_min_excess_points: float = 5.0  # and at least this many points above the peers' median rise
-    jump_min_peers: int = 5  # fewer regions reporting an increment: no cross-section to compare with
-    jump_scale_floor: float = 0.5  # points/hour: a quiet release must not make tiny rises significant
-    falling_critical_points: float = 1.0  # a fall of this much is critical, smaller falls a warning
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+#: Detectors whose anomalies are per region and can persist across releases (see AlertBook).
+REGION_DETECTORS = (
+    "out_of_range",
+    "falling_turnout",
+    "cross_sectional_jump",
+    "expected_curve_jump",
+    "growth_after_close",
+    "national_inconsistency",
+)
 
 
 @dataclass
 class ProcessResult:
     flags: list[Flag] = field(default_factory=list)
     updates: list[RegionUpdate] = field(default_factory=list)
-    stale: int = 0  # region figures ignored because a newer (or the same) release was already seen
+    stale: int = 0  # region figures ignored because a newer (or the same) figure was already seen
+    held_back: int = 0  # flags of anomalies already active at the same or a higher severity
 
     def extend(self, other: ProcessResult) -> None:
         self.flags.extend(other.flags)
         self.updates.extend(other.updates)
         self.stale += other.stale
+        self.held_back += other.held_back
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """One release as aligned arrays: the working set of every detector."""
+
+    release: Release
+    codes: list[str]
+    value: FloatArray
+    prev: FloatArray
+    prev_t: FloatArray
+    fresh: BoolArray  # newer than the region's last figure
+    revised: BoolArray  # same as_of as the last figure, different value
+    national: BoolArray
+    now: float
+
+    @property
+    def delta(self) -> FloatArray:
+        return self.value - self.prev
+
+    @property
+    def hours(self) -> FloatArray:
+        return (self.now - self.prev_t) / 3600.0
+
+    @property
+    def as_of(self) -> str:
+        return self.release.as_of.isoformat()
 
 
 class TurnoutTracker:
     """Last figure and time per region for one election; turns each release into flags and updates.
 
     Re-delivered releases (at-least-once delivery) are ignored per region by `as_of`, so processing
-    the same release twice yields its flags once.
+    the same release twice yields its flags once; a changed figure for the same `as_of` is a revision.
     """
 
     def __init__(
-        self, election: str, names: Mapping[str, str] | None = None, config: DetectorConfig | None = None
+        self,
+        election: str,
+        names: Mapping[str, str] | None = None,
+        config: DetectorConfig | None = None,
+        curves: ExpectedCurves | None = None,
     ) -> None:
         self.election = election
         self.names = dict(names or {})
         self.config = config or DetectorConfig()
+        self.curves = curves
         self.last_value: dict[str, float] = {}
         self.last_time: dict[str, float] = {}
+        self.latest_as_of: float = float("-inf")
+        self.alerts = AlertBook()
 
     def process_many(self, releases: Iterable[Release]) -> ProcessResult:
         result = ProcessResult()
@@ -132,39 +114,48 @@ class TurnoutTracker:
     def process(self, release: Release) -> ProcessResult:
         if release.election != self.election:
             raise ValueError(f"release of {release.election!r} given to the tracker of {self.election!r}")
+        b = self._batch(release)
+        raised = [
+            *self._value_flags(b),
+            *self._jump_flags(b),
+            *self._curve_flags(b),
+            *self._after_close_flags(b),
+            *self._national_flags(b),
+        ]
+        assessed = [b.codes[i] for i in np.flatnonzero(b.fresh).tolist()]
+        published, held = self.alerts.admit(raised, assessed, REGION_DETECTORS)
+        result = ProcessResult(flags=self._release_flags(b) + published, held_back=held)
+        result.stale = int(np.sum(~b.fresh & ~b.revised))
+        for i in np.flatnonzero(b.fresh | b.revised).tolist():
+            code = b.codes[i]
+            self.last_value[code] = float(b.value[i])
+            self.last_time[code] = b.now
+            if b.fresh[i]:
+                result.updates.append(
+                    RegionUpdate(
+                        self.election,
+                        code,
+                        b.as_of,
+                        float(b.value[i]),
+                        float(b.prev[i]),
+                        float(b.delta[i]),
+                        float(b.hours[i]),
+                        b.now,
+                    )
+                )
+        self.latest_as_of = max(self.latest_as_of, b.now)
+        return result
+
+    def _batch(self, release: Release) -> _Batch:
         codes = list(release.turnout)
         now = release.as_of.timestamp()
         value = np.array([release.turnout[c] for c in codes], dtype=np.float64)
         prev = np.array([self.last_value.get(c, np.nan) for c in codes], dtype=np.float64)
         prev_t = np.array([self.last_time.get(c, np.nan) for c in codes], dtype=np.float64)
         fresh = ~(prev_t >= now)  # NaN (never seen) counts as fresh
-        hours = (now - prev_t) / 3600.0
-        delta = value - prev
-        with np.errstate(invalid="ignore", divide="ignore"):
-            rate = np.where(hours > 0, delta / hours, np.nan)
+        revised = (prev_t == now) & (value != prev)
         national = np.array([c == NATIONAL for c in codes], dtype=bool)
-
-        result = ProcessResult(stale=int(np.sum(~fresh)))
-        as_of = release.as_of.isoformat()
-        result.flags.extend(self._value_flags(codes, value, prev, prev_t, delta, fresh, as_of))
-        result.flags.extend(self._jump_flags(codes, rate, delta, hours, fresh & ~national, as_of))
-        for i in np.flatnonzero(fresh).tolist():
-            code = codes[i]
-            self.last_value[code] = float(value[i])
-            self.last_time[code] = now
-            result.updates.append(
-                RegionUpdate(
-                    self.election,
-                    code,
-                    as_of,
-                    float(value[i]),
-                    float(prev[i]),
-                    float(delta[i]),
-                    float(hours[i]),
-                    now,
-                )
-            )
-        return result
+        return _Batch(release, codes, value, prev, prev_t, fresh, revised, national, now)
 
     def _name(self, code: str) -> str:
         return self.names.get(code, code)
@@ -193,88 +184,107 @@ class TurnoutTracker:
             evidence,
         )
 
-    def _value_flags(
-        self,
-        codes: Sequence[str],
-        value: npt.NDArray[np.float64],
-        prev: npt.NDArray[np.float64],
-        prev_t: npt.NDArray[np.float64],
-        delta: npt.NDArray[np.float64],
-        fresh: npt.NDArray[np.bool_],
-        as_of: str,
-    ) -> list[Flag]:
+    def _local(self, b: _Batch, when: float) -> datetime:
+        tz = ZoneInfo(b.release.timezone) if b.release.timezone else b.release.as_of.tzinfo
+        return datetime.fromtimestamp(when, tz=tz)
+
+    def _release_flags(self, b: _Batch) -> list[Flag]:
+        """Release-level anomalies: going back in time, and revisions of published figures."""
         flags = []
-        for i in np.flatnonzero(out_of_range(value) & fresh).tolist():
-            bound = 100.0 if value[i] > 100 else 0.0
+        if b.now < self.latest_as_of and b.fresh.any():
+            latest = self._local(b, self.latest_as_of)
             flags.append(
                 self._flag(
-                    codes[i],
-                    as_of,
-                    "out_of_range",
-                    "critical",
-                    float(value[i]),
-                    bound,
-                    f"{self._name(codes[i])} reported {value[i]:.2f}% turnout; a share of the list must lie "
-                    f"within 0..100%",
-                    {"bound": bound},
+                    NATIONAL,
+                    b.as_of,
+                    "time_reversal",
+                    "warning",
+                    b.now,
+                    self.latest_as_of,
+                    f"a release as of {self._local(b, b.now):%H:%M} arrived after one as of {latest:%H:%M}; "
+                    "the CEC republished an old release or back-dated a new one",
+                    {"latest_as_of": latest.isoformat(), "regions": int(b.fresh.sum())},
                 )
             )
-        for i in np.flatnonzero(falling(prev, value) & fresh).tolist():
-            drop = -float(delta[i])
-            severity: Severity = "critical" if drop >= self.config.falling_critical_points else "warning"
-            since = datetime.fromtimestamp(float(prev_t[i]), tz=datetime.fromisoformat(as_of).tzinfo)
+        for i in np.flatnonzero(b.revised).tolist():
+            change = float(b.value[i] - b.prev[i])
             flags.append(
                 self._flag(
-                    codes[i],
-                    as_of,
-                    "falling_turnout",
-                    severity,
-                    float(value[i]),
-                    float(prev[i]),
-                    f"{self._name(codes[i])} fell {drop:.2f} points ({prev[i]:.2f}% -> {value[i]:.2f}%) since "
-                    f"{since:%H:%M}; cumulative turnout cannot fall",
-                    {
-                        "previous": float(prev[i]),
-                        "drop_points": round(drop, 4),
-                        "previous_as_of": since.isoformat(),
-                    },
+                    b.codes[i],
+                    b.as_of,
+                    "release_revised",
+                    "critical" if abs(change) >= self.config.falling_critical_points else "warning",
+                    float(b.value[i]),
+                    float(b.prev[i]),
+                    f"{self._name(b.codes[i])}'s figure as of {self._local(b, b.now):%H:%M} was revised from "
+                    f"{b.prev[i]:.2f}% to {b.value[i]:.2f}% after publication",
+                    {"previous": float(b.prev[i]), "change_points": round(change, 4), "revision": b.release.revision},
                 )
             )
         return flags
 
-    def _jump_flags(
-        self,
-        codes: Sequence[str],
-        rate: npt.NDArray[np.float64],
-        delta: npt.NDArray[np.float64],
-        hours: npt.NDArray[np.float64],
-        eligible: npt.NDArray[np.bool_],
-        as_of: str,
-    ) -> list[Flag]:
+    def _value_flags(self, b: _Batch) -> list[Flag]:
+        flags = []
+        for i in np.flatnonzero(out_of_range(b.value) & b.fresh).tolist():
+            bound = 100.0 if b.value[i] > 100 else 0.0
+            flags.append(
+                self._flag(
+                    b.codes[i],
+                    b.as_of,
+                    "out_of_range",
+                    "critical",
+                    float(b.value[i]),
+                    bound,
+                    f"{self._name(b.codes[i])} reported {b.value[i]:.2f}% turnout; a share of the list must lie "
+                    f"within 0..100%",
+                    {"bound": bound},
+                )
+            )
+        for i in np.flatnonzero(falling(b.prev, b.value) & b.fresh).tolist():
+            drop = -float(b.delta[i])
+            severity: Severity = "critical" if drop >= self.config.falling_critical_points else "warning"
+            since = self._local(b, float(b.prev_t[i]))
+            flags.append(
+                self._flag(
+                    b.codes[i],
+                    b.as_of,
+                    "falling_turnout",
+                    severity,
+                    float(b.value[i]),
+                    float(b.prev[i]),
+                    f"{self._name(b.codes[i])} fell {drop:.2f} points ({b.prev[i]:.2f}% -> {b.value[i]:.2f}%) "
+                    f"since {since:%H:%M}; cumulative turnout cannot fall",
+                    {"previous": float(b.prev[i]), "drop_points": round(drop, 4), "previous_as_of": since.isoformat()},
+                )
+            )
+        return flags
+
+    def _jump_flags(self, b: _Batch) -> list[Flag]:
         cfg = self.config
-        rates = np.where(eligible, rate, np.nan)
-        scores = cross_sectional_jump(rates, scale_floor=cfg.jump_scale_floor)
+        eligible = b.fresh & ~b.national
+        hours = b.hours
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rates = np.where(eligible & (hours > 0), b.delta / hours, np.nan)
+        scores = cross_sectional_jump(rates, scale_floor=cfg.jump_scale_floor, relative_floor=cfg.jump_relative_floor)
         expected = scores.peer_median * hours
         with np.errstate(invalid="ignore"):
             hit = (
-                eligible
-                & (scores.peers >= cfg.jump_min_peers)
+                (scores.peers >= cfg.jump_min_peers)
                 & (scores.z >= cfg.jump_z_warning)
-                & (delta - expected >= cfg.jump_min_excess_points)
+                & (b.delta - expected >= cfg.jump_min_excess_points)
             )
         flags = []
         for i in np.flatnonzero(hit).tolist():
             z = float(scores.z[i])
-            severity: Severity = "critical" if z >= cfg.jump_z_critical else "warning"
             flags.append(
                 self._flag(
-                    codes[i],
-                    as_of,
+                    b.codes[i],
+                    b.as_of,
                     "cross_sectional_jump",
-                    severity,
-                    float(delta[i]),
+                    "critical" if z >= cfg.jump_z_critical else "warning",
+                    float(b.delta[i]),
                     float(expected[i]),
-                    f"{self._name(codes[i])} rose {delta[i]:.1f} points in {hours[i]:g} h; other regions rose "
+                    f"{self._name(b.codes[i])} rose {b.delta[i]:.1f} points in {hours[i]:g} h; other regions rose "
                     f"{expected[i]:.1f} (median), {z:.1f} robust SDs above them",
                     {
                         "z": round(z, 2),
@@ -286,3 +296,117 @@ class TurnoutTracker:
                 )
             )
         return flags
+
+    def _local_hours(self, b: _Batch, seconds: FloatArray) -> FloatArray:
+        tz = ZoneInfo(b.release.timezone) if b.release.timezone else b.release.as_of.tzinfo
+        midnight = b.release.as_of.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+        return (seconds - midnight) / 3600.0
+
+    def _curve_flags(self, b: _Batch) -> list[Flag]:
+        cfg, curves = self.config, self.curves
+        eligible = b.fresh & ~b.national & ~np.isnan(b.prev) & (b.prev > 0)
+        if curves is None or eligible.sum() < cfg.jump_min_peers:
+            return []
+        h0 = self._local_hours(b, b.prev_t)
+        h1 = self._local_hours(b, np.full(len(b.codes), b.now))
+        ratio = np.full(len(b.codes), np.nan)
+        for i in np.flatnonzero(eligible).tolist():
+            s0, s1 = curves.share_at(b.codes[i], np.array([h0[i], h1[i]]))
+            ratio[i] = s1 / s0 if s0 > 0 else np.nan
+        with np.errstate(invalid="ignore", divide="ignore"):
+            day = float(np.nanmedian(np.where(eligible, (b.value / b.prev) / ratio, np.nan)))
+        if not np.isfinite(day):
+            return []
+        expected, residual = expected_curve_residuals(b.prev, b.value, ratio, day)
+        hours = b.hours
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rates = np.where(eligible & (hours > 0), residual / hours, np.nan)
+        scores = expected_curve_jump(rates, scale_floor=cfg.jump_scale_floor)
+        with np.errstate(invalid="ignore"):
+            hit = (
+                (scores.peers >= cfg.jump_min_peers)
+                & (scores.z >= cfg.curve_z_warning)
+                & (residual >= cfg.curve_min_excess_points)
+            )
+        flags = []
+        for i in np.flatnonzero(hit).tolist():
+            z = float(scores.z[i])
+            flags.append(
+                self._flag(
+                    b.codes[i],
+                    b.as_of,
+                    "expected_curve_jump",
+                    "critical" if z >= cfg.curve_z_critical else "warning",
+                    float(b.value[i]),
+                    float(expected[i]),
+                    f"{self._name(b.codes[i])} reached {b.value[i]:.1f}% where its past curves (adjusted to this "
+                    f"day) expected {expected[i]:.1f}%: {residual[i]:.1f} points over, {z:.1f} robust SDs "
+                    "beyond the other regions",
+                    {
+                        "z": round(z, 2),
+                        "excess_points": round(float(residual[i]), 4),
+                        "curve_ratio": round(float(ratio[i]), 4),
+                        "day_adjustment": round(day, 4),
+                        "learned_from": list(curves.elections),
+                    },
+                )
+            )
+        return flags
+
+    def _after_close_flags(self, b: _Batch) -> list[Flag]:
+        cfg, close = self.config, b.release.polls_close
+        if close is None or b.now <= close.timestamp():
+            return []
+        # Only rises measured entirely after closing time: from a figure as of polls_close or later.
+        eligible = b.fresh & ~b.national & (b.prev_t >= close.timestamp())
+        rise = np.where(eligible, b.delta, np.nan)
+        hit = growth_after_close(rise, cfg.after_close_allowance_points)
+        with np.errstate(invalid="ignore"):
+            info = eligible & ~hit & (rise > cfg.after_close_info_points)
+        flags = []
+        for i in np.flatnonzero(hit | info).tolist():
+            severity: Severity = (
+                "info" if info[i] else "critical" if rise[i] >= cfg.after_close_critical_points else "warning"
+            )
+            flags.append(
+                self._flag(
+                    b.codes[i],
+                    b.as_of,
+                    "growth_after_close",
+                    severity,
+                    float(rise[i]),
+                    cfg.after_close_allowance_points,
+                    f"{self._name(b.codes[i])} rose {rise[i]:.2f} points after polls closed at "
+                    f"{self._local(b, close.timestamp()):%H:%M} ({b.prev[i]:.2f}% -> {b.value[i]:.2f}%); late "
+                    f"reports explain up to {cfg.after_close_allowance_points:g}",
+                    {"previous": float(b.prev[i]), "polls_close": close.isoformat()},
+                )
+            )
+        return flags
+
+    def _national_flags(self, b: _Batch) -> list[Flag]:
+        cfg, registered = self.config, b.release.registered
+        where = np.flatnonzero(b.national & b.fresh).tolist()
+        if not where or not registered:
+            return []
+        regions = ~b.national
+        weights = np.array([registered.get(c, np.nan) for c in b.codes], dtype=np.float64)
+        total = float(sum(v for c, v in registered.items() if c != NATIONAL))
+        mean, coverage = weighted_national(b.value[regions], weights[regions], total)
+        i = where[0]
+        gap = float(b.value[i] - mean)
+        if coverage < cfg.national_min_coverage or abs(gap) < cfg.national_warning_points:
+            return []
+        return [
+            self._flag(
+                NATIONAL,
+                b.as_of,
+                "national_inconsistency",
+                "critical" if abs(gap) >= cfg.national_critical_points else "warning",
+                float(b.value[i]),
+                mean,
+                f"the national figure {b.value[i]:.2f}% differs by {gap:+.2f} points from its regions' "
+                f"registered-weighted mean {mean:.2f}%",
+                {"gap_points": round(gap, 4), "coverage": round(coverage, 4)},
+            )
+        ]

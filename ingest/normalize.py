@@ -8,10 +8,11 @@ is kept: one bad row must not hide twenty good ones from the watch room.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
+from typing import Any
 
-from detectors.tracker import Release
-from turnout_watch.dayfile import CecRelease
+from detectors.release import NATIONAL, Release
+from turnout_watch.dayfile import CecRelease, Election
 from turnout_watch.errors import TurnoutWatchError
 from turnout_watch.gazetteer import Gazetteer, default_gazetteer
 
@@ -22,7 +23,15 @@ class Normalized:
     problems: list[str] = field(default_factory=list)
 
 
-def normalize_release(event: CecRelease, election_date: date, gazetteer: Gazetteer | None = None) -> Normalized:
+def normalize_release(
+    event: CecRelease,
+    election_date: date,
+    gazetteer: Gazetteer | None = None,
+    *,
+    election: Election | None = None,
+    revision: int = 0,
+) -> Normalized:
+    """Resolve every name; with the day's `election` header, attach the context detectors need."""
     gazetteer = gazetteer or default_gazetteer()
     turnout: dict[str, float] = {}
     spelled: dict[str, str] = {}
@@ -47,7 +56,22 @@ def normalize_release(event: CecRelease, election_date: date, gazetteer: Gazette
         del turnout[code]
     if not turnout:
         return Normalized(None, problems or [f"{where}: no region could be placed"])
-    return Normalized(Release(event.election, event.as_of, event.published_at, turnout), problems)
+    context = election_context(election, gazetteer) if election else {}
+    release = Release(event.election, event.as_of, event.published_at, turnout, revision=revision, **context)
+    return Normalized(release, problems)
+
+
+def election_context(election: Election, gazetteer: Gazetteer | None = None) -> dict[str, Any]:
+    """Time zone, closing time and registered voters by region code, from a day file's header."""
+    gazetteer = gazetteer or default_gazetteer()
+    registered: dict[str, int] = {}
+    for name, count in election.registered().items():
+        registered[gazetteer.resolve(name, on=election.date).code] = count
+    total = election.raw.get("registered_total")
+    if isinstance(total, int) and total > 0:
+        registered[NATIONAL] = total
+    close = datetime.combine(election.date, election.polls_close, tzinfo=election.tz)
+    return {"timezone": election.timezone, "polls_close": close, "registered": registered}
 
 
 def region_names(gazetteer: Gazetteer | None = None) -> dict[str, str]:

@@ -52,7 +52,7 @@ class ReplayPublisher:
         if isinstance(event, CecRelease):
             key = event.election.encode()
             sends.append(await self.producer.send(self.topics.raw_releases, _json(dict(event.raw)), key=key))
-            normalized = normalize_release(event, election.date, self.gazetteer)
+            normalized = normalize_release(event, election.date, self.gazetteer, election=election)
             stats.problems.extend(normalized.problems)
             if normalized.release is not None:
                 sends.append(

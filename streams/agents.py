@@ -21,6 +21,7 @@ from faust.types import EventT
 from dashboards.metrics import PipelineMetrics
 from detectors.tracker import RegionUpdate, Release, TurnoutTracker
 from streams.topics import TopicNames
+from turnout_watch.history import load_curves
 from turnout_watch.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,8 @@ class Pipeline:
 
     def tracker(self, election: str) -> TurnoutTracker:
         if election not in self.trackers:
-            self.trackers[election] = TurnoutTracker(election, self.names)
+            curves = load_curves(self.settings.history_dir, exclude=election)
+            self.trackers[election] = TurnoutTracker(election, self.names, curves=curves)
         return self.trackers[election]
 
 

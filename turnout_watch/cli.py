@@ -136,7 +136,13 @@ def replay(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Flags file to write (default: standard output).",
 )
-def detect(day_file: Path, output: Path | None) -> None:
+@click.option(
+    "--history",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder of past day files for expected curves (default: the shipped days; the day itself is excluded).",
+)
+@click.pass_context
+def detect(ctx: click.Context, day_file: Path, output: Path | None, history: Path | None) -> None:
     """Run the detectors on DAY_FILE offline (no broker) and write flags in the spec's format.
 
     Gives the same flags as `replay` of the same day: both run the same tracker and detectors.
@@ -144,7 +150,8 @@ def detect(day_file: Path, output: Path | None) -> None:
     from turnout_watch.dayfile import write_flags
     from turnout_watch.detect import detect_day
 
-    result = detect_day(day_file)
+    settings = _settings(ctx, history_dir=history)
+    result = detect_day(day_file, history_dir=settings.history_dir)
     for problem in result.problems:
         click.echo(f"problem: {problem}", err=True)
     flags = [flag.to_dict() for flag in result.flags]

@@ -9,6 +9,7 @@ from detectors.flags import Flag
 from detectors.tracker import DetectorConfig, RegionUpdate, TurnoutTracker
 from ingest.normalize import normalize_release, region_names
 from turnout_watch.dayfile import DayFile, load_day
+from turnout_watch.history import load_curves
 
 
 @dataclass
@@ -19,13 +20,17 @@ class DetectResult:
     releases: int = 0
 
 
-def detect_day(day: DayFile | str | Path, config: DetectorConfig | None = None) -> DetectResult:
+def detect_day(
+    day: DayFile | str | Path, config: DetectorConfig | None = None, history_dir: Path | None = None
+) -> DetectResult:
+    """Every release of the day through one tracker; curves learned from `history_dir` (other days)."""
     if not isinstance(day, DayFile):
         day = load_day(day)
-    tracker = TurnoutTracker(day.election.election, region_names(), config)
+    curves = load_curves(history_dir, exclude=day.election.election)
+    tracker = TurnoutTracker(day.election.election, region_names(), config, curves)
     result = DetectResult()
     for event in day.releases():
-        normalized = normalize_release(event, day.election.date)
+        normalized = normalize_release(event, day.election.date, election=day.election)
         result.problems.extend(normalized.problems)
         if normalized.release is None:
             continue

@@ -17,6 +17,9 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from turnout_watch.errors import ConfigError
 
+#: The day files shipped in the repository (an editable install or a checkout).
+SHIPPED_ELECTIONS = Path(__file__).resolve().parent.parent / "data" / "elections"
+
 
 class Settings(BaseSettings):
     """Where the broker is, how topics are laid out, how the Faust worker behaves, where metrics go."""
@@ -39,6 +42,10 @@ class Settings(BaseSettings):
     heartbeat_interval: float = Field(0.5, gt=0, description="consumer heartbeat interval, seconds")
     rebalance_timeout: float = Field(6.0, gt=0, description="consumer rebalance timeout, seconds")
     worker_log_level: str = Field("warning", description="log level of the Faust worker")
+    history_dir: Path | None = Field(
+        SHIPPED_ELECTIONS,
+        description="past day files the expected-curve detector learns from (the watched election excluded)",
+    )
     data_dir: Path = Field(Path("run"), description="working files: Faust data dir, broker and worker logs")
 
     @classmethod

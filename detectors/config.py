@@ -1,0 +1,33 @@
+"""Detector thresholds in one place, each with the evidence it rests on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    # Cross-sectional jump: robust SDs above the other regions' rises (points/hour) at the same release,
+    # and at least this many points above their median rise. Turkistan 12:00 2022 scores 7.0.
+    jump_z_warning: float = 3.0
+    jump_z_critical: float = 5.0
+    jump_min_excess_points: float = 5.0
+    jump_min_peers: int = 5
+    jump_scale_floor: float = 0.5  # points/hour
+    jump_relative_floor: float = 0.1  # of the peers' median rate: the morning rush is noisy
+    # Expected-curve jump: robust SDs of the region's excess over its own past curve, vs other regions.
+    curve_z_warning: float = 3.5
+    curve_z_critical: float = 5.0
+    curve_min_excess_points: float = 5.0
+    # Falling turnout: any fall is impossible; a fall of this many points is critical.
+    falling_critical_points: float = 1.0
+    # After polls close only late reports arrive: the nation gained 0.10-0.12 points 20:00 -> 22:00 in
+    # 2022 and 2023. A region gaining more than this (and 3x the regions' median) did more than report late.
+    after_close_allowance_points: float = 0.5
+    after_close_info_points: float = 0.3
+    after_close_critical_points: float = 2.0
+    # National figure vs the registered-weighted mean of the regions: 0.01 apart in 2023 (exact
+    # weights), 0.14 in 2022 (2023's weights). Needs this share of registered voters reported.
+    national_warning_points: float = 0.5
+    national_critical_points: float = 2.0
+    national_min_coverage: float = 0.95

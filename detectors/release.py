@@ -1,0 +1,96 @@
+"""The records the tracker reads and writes: a normalised release and a region's update."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+NATIONAL = "KZ"
+
+
+@dataclass(frozen=True)
+class Release:
+    """A CEC release after the edge normalised it: region codes (the national figure under `KZ`).
+
+    The optional context travels with every release so a worker needs no other topic to judge it:
+    `timezone` (local hours for expected curves), `polls_close`, `registered` voters per region code
+    (weights of the national figure) and `revision` (0 = as first published).
+    """
+
+    election: str
+    as_of: datetime
+    published_at: datetime
+    turnout: Mapping[str, float]
+    timezone: str | None = None
+    polls_close: datetime | None = None
+    registered: Mapping[str, int] = field(default_factory=dict)
+    revision: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "election": self.election,
+            "as_of": self.as_of.isoformat(),
+            "published_at": self.published_at.isoformat(),
+            "turnout": dict(self.turnout),
+        }
+        if self.timezone:
+            out["timezone"] = self.timezone
+        if self.polls_close:
+            out["polls_close"] = self.polls_close.isoformat()
+        if self.registered:
+            out["registered"] = dict(self.registered)
+        if self.revision:
+            out["revision"] = self.revision
+        return out
+
+    @classmethod
+    def from_dict(cls, obj: Mapping[str, Any]) -> Release:
+        close = obj.get("polls_close")
+        return cls(
+            election=obj["election"],
+            as_of=datetime.fromisoformat(obj["as_of"]),
+            published_at=datetime.fromisoformat(obj["published_at"]),
+            turnout={str(k): float(v) for k, v in obj["turnout"].items()},
+            timezone=obj.get("timezone"),
+            polls_close=datetime.fromisoformat(close) if close else None,
+            registered={str(k): int(v) for k, v in (obj.get("registered") or {}).items()},
+            revision=int(obj.get("revision") or 0),
+        )
+
+
+@dataclass(frozen=True)
+class RegionUpdate:
+    """A region's new figure and how it moved since its previous one (NaN where there was none)."""
+
+    election: str
+    region_code: str
+    as_of: str
+    value: float
+    previous: float
+    delta: float
+    hours: float
+    as_of_seconds: float
+
+    @property
+    def rate(self) -> float:
+        """Points per hour since the previous figure."""
+        return self.delta / self.hours if self.hours > 0 else float("nan")
+
+    def to_dict(self) -> dict[str, Any]:
+        def num(x: float) -> float | None:
+            return None if np.isnan(x) else round(x, 4)
+
+        return {
+            "election": self.election,
+            "region_code": self.region_code,
+            "as_of": self.as_of,
+            "turnout_pct": self.value,
+            "previous_pct": num(self.previous),
+            "delta_points": num(self.delta),
+            "hours": num(self.hours),
+            "points_per_hour": num(self.rate),
+        }
