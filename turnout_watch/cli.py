@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
@@ -66,7 +67,7 @@ def cli(ctx: click.Context, config: Path | None, broker: str | None, verbose: in
 
 
 @cli.command()
-@click.argument("day_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("day_file", type=click.Path(exists=True, path_type=Path))
 @click.option(
     "--speed",
     type=_Speed(),
@@ -101,7 +102,7 @@ def replay(
     no_progress: bool,
     output: Path | None,
 ) -> None:
-    """Replay DAY_FILE through the whole pipeline (broker, agents, detectors, metrics).
+    """Replay DAY_FILE (or a scraper's archive directory) through the whole pipeline.
 
     Prints each flag as it is raised, then a summary. Example:
     turnout-watch replay data/elections/kz-2022-11-20-presidential.jsonl --speed max
@@ -256,6 +257,177 @@ def import_csv(source: Path, out: Path) -> None:
     for spec in SHIPPED_DAYS:
         path = convert(spec, source, out / f"{spec.election}.jsonl")
         click.echo(f"wrote {path}")
+
+
+def _site_time(day_file: Path | None, when: str | None, default_minutes_before: float = 2.0) -> Any:
+    """A simulator's start: HH:MM on the election day, or a little before the day's first release."""
+    from datetime import datetime, time, timedelta
+
+    from turnout_watch.dayfile import load_day
+
+    if day_file is None:
+        raise click.UsageError("--speed needs --day (the day file the simulator serves)")
+    day = load_day(day_file)
+    if when:
+        try:
+            at = time.fromisoformat(when)
+        except ValueError as exc:
+            raise click.BadParameter(f"{when!r} is not HH:MM") from exc
+        return datetime.combine(day.election.date, at, tzinfo=day.election.tz)
+    first = min(release.published_at for release in day.releases())
+    return first - timedelta(minutes=default_minutes_before)
+
+
+@cli.command()
+@click.argument("file_or_url")
+@click.option("--lang", type=click.Choice(["ru", "kk", "en", "auto"]), default="auto", show_default=True)
+@click.option("--date", "on", type=click.DateTime(["%Y-%m-%d"]), help="Election date (default: the date in the text).")
+@click.option("--tz", default="Asia/Almaty", show_default=True, help="Time zone of the times in the release.")
+@click.option("--selector", help="CSS selector of the release text on the page (default: the whole page).")
+def parse(file_or_url: str, lang: str, on: Any, tz: str, selector: str | None) -> None:
+    """Parse one turnout release (HTML or text, a file or a URL) and print it as JSON.
+
+    Figures are keyed by ISO 3166-2:KZ code; values that could not be placed are in `unparsed`, unknown
+    names in `unknown_regions` with the closest known spellings. Exit status 1 when no region was found.
+    """
+    import json
+
+    from ingest.parse import parse_release
+
+    if file_or_url.startswith(("http://", "https://")):
+        import aiohttp
+
+        async def fetch() -> tuple[bytes, str | None]:
+            timeout = aiohttp.ClientTimeout(total=30)
+            async with aiohttp.ClientSession(timeout=timeout) as session, session.get(file_or_url) as response:
+                response.raise_for_status()
+                return await response.read(), response.charset
+
+        try:
+            content, charset = asyncio.run(fetch())
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise TurnoutWatchError(f"cannot fetch {file_or_url}: {exc or type(exc).__name__}") from exc
+    else:
+        try:
+            content, charset = Path(file_or_url).read_bytes(), None
+        except OSError as exc:
+            raise click.BadParameter(str(exc), param_hint="FILE_OR_URL") from exc
+    parsed = parse_release(
+        content,
+        on=on.date() if on else None,
+        tz=tz,
+        lang=lang,
+        selector=selector,
+        charset=charset,  # type: ignore[arg-type]
+    )
+    click.echo(json.dumps(parsed.to_dict(), ensure_ascii=False, indent=2))
+    if not parsed.turnout_pct:
+        click.echo("error: no region figure found in the release", err=True)
+        sys.exit(1)
+
+
+@cli.command("cec-sim")
+@click.argument("day_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--port", type=click.IntRange(0, 65535), default=8088, show_default=True)
+@click.option("--speed", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True)
+@click.option("--start", metavar="HH:MM", help="Site time to start at (default: 2 min before the first release).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Chooses each release's wording and format.")
+def cec_sim(day_file: Path, port: int, speed: float, start: str | None, seed: int) -> None:
+    """Serve DAY_FILE as the CEC site would (ru/kk/en news and release pages), N times faster.
+
+    Inject faults with POST /sim/faults {"kind": "5xx|timeout|hang|truncated|layout|huge|duplicate|correction",
+    "count": 1, "path": "/rus/news/"}; GET /sim/state shows the site clock and what is published.
+    """
+    from aiohttp import web
+
+    from ingest.cec_sim import CecSimulator
+    from ingest.clock import ScaledClock
+    from turnout_watch.dayfile import load_day
+
+    begin = _site_time(day_file, start)
+    clock = ScaledClock(begin, speed)
+    sim = CecSimulator(load_day(day_file), clock, seed=seed)
+    click.echo(
+        f"CEC simulator on http://127.0.0.1:{port}/rus/news/ (also /kaz/news/, /eng/news/); site time "
+        f"{begin:%H:%M} x{speed:g}. Scrape it with:\n  turnout-watch scrape --base-url http://127.0.0.1:{port} "
+        f"--day {day_file} --speed {speed:g} --start {begin:%H:%M}"
+    )
+    web.run_app(sim.app(), host="127.0.0.1", port=port, print=None, access_log=None)
+
+
+@cli.command()
+@click.option("--source", default="cec-kz", show_default=True, help="A shipped source name or a source TOML file.")
+@click.option("--base-url", help="Override the source's address (e.g. a local cec-sim).")
+@click.option(
+    "--day",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Take the election header from this day file.",
+)
+@click.option("--election", help="Election id (with --date, when there is no --day).")
+@click.option("--date", "on", type=click.DateTime(["%Y-%m-%d"]), help="Election date.")
+@click.option(
+    "--archive",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Raw archive directory (default: DATA_DIR/archive/ELECTION).",
+)
+@click.option(
+    "--speed", type=click.FloatRange(min=0, min_open=True), help="Follow a cec-sim clock running N times faster."
+)
+@click.option("--start", metavar="HH:MM", help="With --speed: the simulator's start time (cec-sim prints it).")
+@click.option("--metrics-port", type=click.IntRange(0, 65535), default=9465, show_default=True)
+@click.option(
+    "--workers",
+    type=click.IntRange(0, 16),
+    help="Faust workers to start (default: 1 with the embedded broker, 0 with --broker).",
+)
+@click.option("--until-done", is_flag=True, help="Stop once every scheduled release is in (demos, benchmarks).")
+@click.pass_context
+def scrape(
+    ctx: click.Context,
+    source: str,
+    base_url: str | None,
+    day: Path | None,
+    election: str | None,
+    on: Any,
+    archive: Path | None,
+    speed: float | None,
+    start: str | None,
+    metrics_port: int,
+    workers: int | None,
+    until_done: bool,
+) -> None:
+    """Poll the commission's site and publish each new turnout release to Kafka exactly once.
+
+    Example against the simulator: turnout-watch cec-sim data/elections/kz-2022-11-20-presidential.jsonl
+    --speed 600, then the `scrape` line it prints. /metrics is served on --metrics-port.
+    """
+    from zoneinfo import ZoneInfo
+
+    from ingest.archive import election_header
+    from ingest.clock import RealClock, ScaledClock
+    from ingest.scrape import run_scrape
+    from ingest.sources import load_source
+    from turnout_watch.dayfile import load_day
+
+    config = load_source(source).with_overrides(base_url)
+    if day is not None:
+        header = dict(load_day(day).election.raw)
+    elif election and on:
+        header = election_header(election, on.date(), timezone=config.timezone)
+    else:
+        raise click.UsageError("say which election: --day DAY_FILE, or --election ID --date YYYY-MM-DD")
+    clock = ScaledClock(_site_time(day, start), speed) if speed else RealClock(ZoneInfo(config.timezone))
+    settings = _settings(ctx)
+    if workers is None:
+        workers = 0 if settings.broker else 1
+    archive_dir = archive or settings.data_dir / "archive" / header["election"]
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(
+            run_scrape(
+                config, header, settings, clock, archive_dir=archive_dir, metrics_port=metrics_port,
+                workers=workers, until_done=until_done, say=click.echo,
+            )
+        )  # fmt: skip
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from typing import Any, TextIO
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from tqdm import tqdm
 
+from ingest.archive import is_archive, load_archive
 from ingest.replay import ReplayPublisher, ReplayStats
 from streams.runner import LocalPipeline
 from turnout_watch.dayfile import DayFile, load_day
@@ -109,7 +110,7 @@ async def run_replay(
 ) -> ReplayOutcome:
     """Replay a day; `before_stop` runs while the pipeline is still up (tests scrape /metrics there)."""
     started = time.monotonic()
-    day: DayFile = load_day(day_path)
+    day: DayFile = load_archive(day_path) if is_archive(day_path) else load_day(day_path)
     tz = day.election.tz
     outcome = ReplayOutcome(ReplayStats())
     events = sorted(day.events, key=lambda e: e.event_time)

@@ -1,0 +1,57 @@
+"""Where scraped releases go: both topics, exactly as `ingest/replay.py` publishes a recorded day.
+
+The raw topic gets the `cec_release` event as published (source spellings, URL, sha256 of the raw
+page, `revision`); the releases topic gets it normalised to region codes, plus `revision`, so the
+Faust agents treat scraped and replayed releases alike. Both sends are awaited until the broker
+acknowledged them (acks=all): only then does the scraper count the release as published.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from ingest.normalize import normalize_release
+from streams.topics import TopicNames
+from turnout_watch.dayfile import Election, parse_event
+from turnout_watch.errors import TurnoutWatchError
+from turnout_watch.gazetteer import default_gazetteer
+
+# normalize_release learns the election's context (time zone, registered voters) in the detectors'
+# work on revisions; pass it when the installed version takes it.
+_TAKES_ELECTION = "election" in inspect.signature(normalize_release).parameters
+
+
+def _json(obj: Any) -> bytes:
+    return json.dumps(obj, ensure_ascii=False).encode()
+
+
+class KafkaSink:
+    def __init__(self, producer: AIOKafkaProducer, topics: TopicNames, election: Election) -> None:
+        self.producer, self.topics, self.election = producer, topics, election
+        self.gazetteer = default_gazetteer()
+
+    def records(self, event: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(raw record, normalised record) for one `cec_release` event; raises if nothing can be placed."""
+        release = parse_event(event, "scraped release")
+        context: dict[str, Any] = {"election": self.election} if _TAKES_ELECTION else {}
+        normalized = normalize_release(release, self.election.date, self.gazetteer, **context)  # type: ignore[arg-type]
+        if normalized.release is None:
+            raise TurnoutWatchError("; ".join(normalized.problems))
+        record = normalized.release.to_dict()
+        if event.get("revision"):
+            record["revision"] = event["revision"]
+        return event, record
+
+    async def __call__(self, event: dict[str, Any]) -> None:
+        raw, record = self.records(event)
+        key = self.election.election.encode()
+        sends = [
+            await self.producer.send(self.topics.raw_releases, _json(raw), key=key),
+            await self.producer.send(self.topics.releases, _json(record), key=key),
+        ]
+        await asyncio.gather(*sends)

@@ -1,0 +1,172 @@
+"""The parser reads back exactly what the simulator writes, and never puts a figure under a wrong region."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import date, datetime, time
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ingest.cec_sim import CecSimulator
+from ingest.clock import ManualClock
+from ingest.normalize import normalize_release
+from ingest.pages import read_release_page
+from ingest.parse import parse_release, parse_text
+from ingest.render import (
+    AS_OF,
+    DASH_SPACING,
+    DASHES,
+    LANGS,
+    LAYOUTS,
+    PCT_SIGNS,
+    TIME_FORMATS,
+    Style,
+    render_release,
+    spellings_for,
+)
+from ingest.sources import load_source
+from tests.conftest import DAY_2022, DAY_2023
+from turnout_watch.dayfile import load_day
+
+DAY = date(2022, 11, 20)
+RELEASES = [
+    (day.election.date, release.as_of, dict(normalize_release(release, day.election.date).release.turnout))  # type: ignore[union-attr]
+    for day in (load_day(DAY_2022), load_day(DAY_2023))
+    for release in day.releases()
+]
+styles = st.builds(
+    Style,
+    layout=st.sampled_from(LAYOUTS),
+    decimal=st.sampled_from(",."),
+    dash=st.sampled_from(DASHES),
+    dash_spacing=st.sampled_from(DASH_SPACING),
+    pct_sign=st.sampled_from(PCT_SIGNS),
+    as_of_form=st.integers(0, len(AS_OF["ru"]) - 1),
+    time_format=st.sampled_from(TIME_FORMATS),
+    spelling=st.integers(0, 1 << 16),
+    national_first=st.booleans(),
+    template=st.integers(0, 7),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(release=st.sampled_from(RELEASES), lang=st.sampled_from(LANGS), style=styles)
+def test_every_rendered_release_parses_back_exactly(release, lang, style) -> None:  # type: ignore[no-untyped-def]
+    on, as_of, figures = release
+    rendered = render_release(figures, as_of.timetz(), lang, style, on=on)
+    page = f"<html><body><h1>{rendered.title}</h1><div class='article-body'>{rendered.body_html}</div></body></html>"
+    parsed = parse_release(page, on=on, selector=".article-body")
+    assert parsed.figures() == figures
+    assert parsed.as_of == as_of
+    assert parsed.unparsed == [] and parsed.unknown_regions == [] and parsed.missing == []
+
+
+def test_every_spelling_of_every_region_parses_in_a_list() -> None:
+    """Not left to chance: each usable spelling of each unit, once, in every language."""
+    for lang in LANGS:
+        for code in ("KZ", *sorted(c for c in RELEASES[0][2] if c != "KZ")):
+            for name in spellings_for(code, lang):
+                parsed = parse_text(f"{name} – 12,34%", on=DAY)
+                assert parsed.figures() == {code: 12.34}, (lang, name, parsed)
+
+
+def test_simulator_pages_parse_back_with_the_source_config() -> None:
+    """The whole page the simulator serves, read with the shipped cec-kz selectors."""
+    day = load_day(DAY_2023)
+    sim = CecSimulator(day, ManualClock(datetime.fromisoformat("2023-03-19T23:00:00+06:00")), seed=3)
+    source = load_source("cec-kz")
+    for item in sim.visible():
+        for site in ("rus", "kaz", "eng"):
+            page = read_release_page(sim.release_page(site, item, layout=False).encode(), source, day.election.date)
+            if item.as_of is None:
+                assert page.parsed.figures() == {}
+                continue
+            assert page.layout_ok and page.published_at == item.published_at
+            assert page.parsed.figures() == item.figures and page.parsed.as_of == item.as_of
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("in the Abay region –55,23%", {"KZ-10": 55.23}),
+        ("15.13% cast their votes in Abai region", {"KZ-10": 15.13}),
+        ("Акмолинская область – 15,61%", {"KZ-11": 15.61}),
+        ("Ақмола облысы бойынша 15,61 %", {"KZ-11": 15.61}),
+        ("Qarağandy oblysy—32.27%", {"KZ-35": 32.27}),
+        ("Almaty Region 20.12%, Almaty 8.42%, Astana 13.73%", {"KZ-19": 20.12, "KZ-75": 8.42, "KZ-71": 13.73}),
+        ("<table><tr><td>1</td><td>Шымкент</td><td>30,92</td></tr></table>", {"KZ-79": 30.92}),
+        ("Turkistan Region ‒ 102,5%", {"KZ-61": 102.5}),  # out of range passes through to the detectors
+        ("По республике − 23,37%", {"KZ": 23.37}),
+    ],
+)
+def test_formats_from_the_issue(text: str, expected: dict[str, float]) -> None:
+    assert parse_release(text, on=DAY).figures() == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "at"),
+    [
+        ("Явка на 10.00", time(10, 0)),
+        ("As of 10:10 a.m. turnout", time(10, 10)),
+        ("by 4 p.m.", time(16, 0)),
+        ("Сағат 12:00-дегі жағдай бойынша", time(12, 0)),
+        ("20.11.2022 жылғы 14.00-ге", time(14, 0)),
+        ("по состоянию на 18:00 (опубликовано 18:05)", time(18, 0)),
+    ],
+)
+def test_time_formats(text: str, at: time) -> None:
+    parsed = parse_text(text + "\nАбай – 1,00%", on=DAY)
+    assert parsed.as_of is not None and parsed.as_of.timetz().replace(tzinfo=None) == at
+
+
+def test_the_date_is_read_from_the_text_when_not_given() -> None:
+    parsed = parse_text("20 ноября 2022 года, явка на 10:00\nАбай – 25,64%")
+    assert parsed.as_of == datetime.fromisoformat("2022-11-20T10:00:00+06:00")
+
+
+def test_a_typo_is_reported_with_suggestions_never_placed() -> None:
+    parsed = parse_text("Pavodar region – 27,9%\nPavlodar region – 27,90%", on=DAY)
+    assert parsed.turnout_pct == {"KZ-55": 27.9}
+    assert parsed.unparsed == ["Pavodar region - 27,9%"]
+    (unknown,) = parsed.unknown_regions
+    assert unknown["name"] == "Pavodar region" and unknown["suggestions"][0] == "Pavlodar Region"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Astana and Almaty 5,5%",  # two regions, one number
+        "Abai 25,64% 26,10%",  # one region, two numbers
+        "South Kazakhstan Region – 30,00%",  # a real name, but the unit did not exist in 2022
+        "Turnout rose to 40,00%",  # no region at all
+    ],
+)
+def test_a_value_that_cannot_be_placed_goes_to_unparsed(text: str) -> None:
+    parsed = parse_text(text, on=DAY)
+    assert parsed.figures() == {} and parsed.unparsed
+
+
+def test_conflicting_figures_for_one_region_place_neither() -> None:
+    parsed = parse_text("Abai – 25,64%\nАбай облысы – 26,64%\nAstana – 13,73%", on=DAY)
+    assert parsed.figures() == {"KZ-71": 13.73} and len(parsed.unparsed) == 1
+
+
+@pytest.mark.parametrize("body", [b"", b"\x00\xff\xfe garbage", b"<html><body><p>" * 5000, "Явка".encode("cp1251")])
+def test_garbage_never_raises(body: bytes) -> None:
+    assert parse_release(body, on=DAY).figures() == {}
+
+
+def test_parse_cli_prints_json_and_fails_without_regions(tmp_path: Path) -> None:
+    good, bad = tmp_path / "good.html", tmp_path / "bad.txt"
+    good.write_text("<p>Явка на 10:00</p><ul><li>Абай облысы – 25,64%</li></ul>", encoding="utf-8")
+    bad.write_text("no figures here", encoding="utf-8")
+    cmd = [sys.executable, "-m", "turnout_watch.cli", "parse"]
+    ok = subprocess.run([*cmd, str(good), "--date", "2022-11-20"], capture_output=True, text=True, check=False)
+    assert ok.returncode == 0, ok.stderr
+    assert '"KZ-10": 25.64' in ok.stdout and '"as_of": "2022-11-20T10:00:00+06:00"' in ok.stdout
+    failed = subprocess.run([*cmd, str(bad)], capture_output=True, text=True, check=False)
+    assert failed.returncode == 1 and "no region" in failed.stderr
