@@ -7,7 +7,6 @@ from typing import Any, Literal
 
 Severity = Literal["info", "warning", "critical"]
 SEVERITIES: tuple[Severity, ...] = ("info", "warning", "critical")
-DetectorName = Literal["out_of_range", "falling_turnout", "cross_sectional_jump"]
 
 
 @dataclass(frozen=True)

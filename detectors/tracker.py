@@ -82,6 +82,16 @@ class _Batch:
         return self.release.as_of.isoformat()
 
 
+@dataclass(frozen=True)
+class _CurveModel:
+    eligible: BoolArray
+    ratio: FloatArray  # how much each region multiplied between the two hours on past days
+    day: float  # this day's pace relative to past days (median over regions)
+    expected: FloatArray
+    residual: FloatArray
+    learned_from: tuple[str, ...]
+
+
 class TurnoutTracker:
     """Last figure and time per region for one election; turns each release into flags and updates.
 
@@ -103,6 +113,7 @@ class TurnoutTracker:
         self.last_value: dict[str, float] = {}
         self.last_time: dict[str, float] = {}
         self.latest_as_of: float = float("-inf")
+        self.seen: set[tuple[float, int]] = set()  # (as_of, content) of every release processed
         self.alerts = AlertBook()
 
     def process_many(self, releases: Iterable[Release]) -> ProcessResult:
@@ -115,10 +126,11 @@ class TurnoutTracker:
         if release.election != self.election:
             raise ValueError(f"release of {release.election!r} given to the tracker of {self.election!r}")
         b = self._batch(release)
+        model = self._curve_model(b)
         raised = [
             *self._value_flags(b),
-            *self._jump_flags(b),
-            *self._curve_flags(b),
+            *self._jump_flags(b, model),
+            *self._curve_flags(b, model),
             *self._after_close_flags(b),
             *self._national_flags(b),
         ]
@@ -189,9 +201,16 @@ class TurnoutTracker:
         return datetime.fromtimestamp(when, tz=tz)
 
     def _release_flags(self, b: _Batch) -> list[Flag]:
-        """Release-level anomalies: going back in time, and revisions of published figures."""
+        """Release-level anomalies: going back in time, and revisions of published figures.
+
+        A release identical to one already processed is a redelivery (at-least-once, a rebalance), not
+        news: only an old release we have not seen counts as going back in time.
+        """
         flags = []
-        if b.now < self.latest_as_of and b.fresh.any():
+        content = (b.now, hash(tuple(sorted(b.release.turnout.items()))))
+        duplicate = content in self.seen
+        self.seen.add(content)
+        if b.now < self.latest_as_of and not duplicate:
             latest = self._local(b, self.latest_as_of)
             flags.append(
                 self._flag(
@@ -203,7 +222,7 @@ class TurnoutTracker:
                     self.latest_as_of,
                     f"a release as of {self._local(b, b.now):%H:%M} arrived after one as of {latest:%H:%M}; "
                     "the CEC republished an old release or back-dated a new one",
-                    {"latest_as_of": latest.isoformat(), "regions": int(b.fresh.sum())},
+                    {"latest_as_of": latest.isoformat(), "regions_not_seen_before": int(b.fresh.sum())},
                 )
             )
         for i in np.flatnonzero(b.revised).tolist():
@@ -259,7 +278,13 @@ class TurnoutTracker:
             )
         return flags
 
-    def _jump_flags(self, b: _Batch) -> list[Flag]:
+    def _jump_flags(self, b: _Batch, model: _CurveModel | None) -> list[Flag]:
+        """Cross-sectional jumps; one that the region's own past curve predicts is noted (info), not alerted.
+
+        No other region rose like it, but a past election shows the region rising like this at this
+        hour (2023: North Kazakhstan +14 points 14:00 -> 16:00, as in 2022): when its own curve explains
+        more than `habit_share` of the excess over the other regions, it is a known habit, not news.
+        """
         cfg = self.config
         eligible = b.fresh & ~b.national
         hours = b.hours
@@ -276,17 +301,28 @@ class TurnoutTracker:
         flags = []
         for i in np.flatnonzero(hit).tolist():
             z = float(scores.z[i])
+            severity: Severity = "critical" if z >= cfg.jump_z_critical else "warning"
+            message = (
+                f"{self._name(b.codes[i])} rose {b.delta[i]:.1f} points in {hours[i]:g} h; other regions rose "
+                f"{expected[i]:.1f} (median), {z:.1f} robust SDs above them"
+            )
+            habit: dict[str, Any] = {}
+            excess = float(b.delta[i] - expected[i])
+            if model is not None and model.eligible[i] and model.residual[i] < cfg.habit_share * excess:
+                severity = "info"
+                message += f"; its own past curves expected {model.expected[i]:.1f}%, so this is its habit, not news"
+                habit = {"curve_expected": round(float(model.expected[i]), 4)}
             flags.append(
                 self._flag(
                     b.codes[i],
                     b.as_of,
                     "cross_sectional_jump",
-                    "critical" if z >= cfg.jump_z_critical else "warning",
+                    severity,
                     float(b.delta[i]),
                     float(expected[i]),
-                    f"{self._name(b.codes[i])} rose {b.delta[i]:.1f} points in {hours[i]:g} h; other regions rose "
-                    f"{expected[i]:.1f} (median), {z:.1f} robust SDs above them",
-                    {
+                    message,
+                    habit
+                    | {
                         "z": round(z, 2),
                         "hours": round(float(hours[i]), 4),
                         "peers": int(scores.peers[i]),
@@ -302,11 +338,12 @@ class TurnoutTracker:
         midnight = b.release.as_of.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
         return (seconds - midnight) / 3600.0
 
-    def _curve_flags(self, b: _Batch) -> list[Flag]:
-        cfg, curves = self.config, self.curves
+    def _curve_model(self, b: _Batch) -> _CurveModel | None:
+        """Each region's expected figure from its own past curve, adjusted to how this day runs."""
+        curves = self.curves
         eligible = b.fresh & ~b.national & ~np.isnan(b.prev) & (b.prev > 0)
-        if curves is None or eligible.sum() < cfg.jump_min_peers:
-            return []
+        if curves is None or eligible.sum() < self.config.jump_min_peers:
+            return None
         h0 = self._local_hours(b, b.prev_t)
         h1 = self._local_hours(b, np.full(len(b.codes), b.now))
         ratio = np.full(len(b.codes), np.nan)
@@ -314,10 +351,25 @@ class TurnoutTracker:
             s0, s1 = curves.share_at(b.codes[i], np.array([h0[i], h1[i]]))
             ratio[i] = s1 / s0 if s0 > 0 else np.nan
         with np.errstate(invalid="ignore", divide="ignore"):
-            day = float(np.nanmedian(np.where(eligible, (b.value / b.prev) / ratio, np.nan)))
-        if not np.isfinite(day):
-            return []
+            observed = np.where(eligible, (b.value / b.prev) / ratio, np.nan)
+        observed = observed[np.isfinite(observed)]
+        if observed.size == 0:
+            return None
+        day = float(np.median(observed))
         expected, residual = expected_curve_residuals(b.prev, b.value, ratio, day)
+        return _CurveModel(eligible & np.isfinite(ratio), ratio, day, expected, residual, curves.elections)
+
+    def _curve_flags(self, b: _Batch, model: _CurveModel | None) -> list[Flag]:
+        cfg = self.config
+        if model is None:
+            return []
+        eligible, ratio, day, expected, residual = (
+            model.eligible,
+            model.ratio,
+            model.day,
+            model.expected,
+            model.residual,
+        )
         hours = b.hours
         with np.errstate(invalid="ignore", divide="ignore"):
             rates = np.where(eligible & (hours > 0), residual / hours, np.nan)
@@ -347,7 +399,7 @@ class TurnoutTracker:
                         "excess_points": round(float(residual[i]), 4),
                         "curve_ratio": round(float(ratio[i]), 4),
                         "day_adjustment": round(day, 4),
-                        "learned_from": list(curves.elections),
+                        "learned_from": list(model.learned_from),
                     },
                 )
             )

@@ -33,6 +33,7 @@ def normalize_release(
 ) -> Normalized:
     """Resolve every name; with the day's `election` header, attach the context detectors need."""
     gazetteer = gazetteer or default_gazetteer()
+    revision = revision or int(event.raw.get("revision") or 0)
     turnout: dict[str, float] = {}
     spelled: dict[str, str] = {}
     conflicted: set[str] = set()

@@ -102,7 +102,7 @@ def register_agents(pipeline: Pipeline) -> None:
                     continue
                 result = pipeline.tracker(release.election).process(release)
                 for flag in result.flags:
-                    pending.append(await pipeline.send(topics.flags, flag.region_code, flag.to_dict()))
+                    pending.append(await pipeline.send(topics.flags, flag.election, flag.to_dict()))
                 for update in result.updates:
                     pending.append(await pipeline.send(topics.turnout, update.region_code, update.to_dict()))
                 updates.extend(result.updates)

@@ -10,7 +10,7 @@ default, so we create every topic ourselves before anything produces or consumes
 | releases           | election id  | the release with canonical region codes (edge-normalised) |
 | turnout            | region code  | one region's new figure, delta, points per hour       |
 | observer-counts    | station id   | an `observer_count` event                            |
-| flags              | region code  | a flag in the flags-file format                       |
+| flags              | election id  | a flag in the flags-file format (one partition per election: in order) |
 """
 
 from __future__ import annotations

@@ -1,0 +1,101 @@
+"""The synthetic-day generator and the evaluation: deterministic, labelled, and able to fail."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import ROOT
+from turnout_watch.dayfile import load_day, write_day
+from turnout_watch.evaluate import CATCHES, _caught, baseline_alerts, evaluate, suite_alerts
+from turnout_watch.settings import SHIPPED_ELECTIONS
+from turnout_watch.synth import HOURS, KINDS, labels, make_day, write_days
+
+
+def test_days_are_deterministic_in_their_seed() -> None:
+    assert make_day(42, "surge") == make_day(42, "surge")
+    assert make_day(42, "surge") != make_day(43, "surge")
+
+
+def test_clean_day_looks_like_an_election_day(tmp_path: Path) -> None:
+    path = next(write_days(tmp_path, 0, 1, seed=7))
+    day = load_day(path)
+    assert labels(day) == []
+    releases = day.releases()
+    assert [r.as_of.hour for r in releases] == list(HOURS)
+    values = np.array([[r.turnout_pct[c] for c in releases[0].turnout_pct] for r in releases])
+    assert (np.diff(values, axis=0) >= 0).all()  # a clean day never falls
+    assert ((values > 0) & (values < 100)).all()
+    late = values[-1] - values[-2]
+    assert late.max() < 0.5  # after 20:00 only late reports
+    registered = np.array([day.election.registered()[c] for c in list(releases[0].turnout_pct)[:-1]])
+    national = registered @ values[:, :-1].T / registered.sum()
+    assert np.abs(national - values[:, -1]).max() <= 0.006  # rounding only
+
+
+def large(anomaly: dict) -> bool:
+    """Clearly above the natural spread: the sizes the suite promises to catch."""
+    if anomaly["kind"] == "surge":
+        return anomaly["magnitude"] >= 8 * anomaly["spread"]
+    return anomaly["kind"] not in ("after_close", "national") or anomaly["magnitude"] >= 1.0
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_kind_is_labelled_and_a_large_one_caught_at_once(kind: str, tmp_path: Path) -> None:
+    header, events = next(
+        (h, e) for h, e in (make_day(seed, kind) for seed in range(500)) if large(h["synthetic"]["anomalies"][0])
+    )
+    path = tmp_path / "day.jsonl"
+    write_day(path, header, events)
+    day = load_day(path)
+    [anomaly] = labels(day)
+    assert anomaly.kind == kind
+    delay = _caught(anomaly, suite_alerts(day, SHIPPED_ELECTIONS), CATCHES[kind])
+    assert delay == 0, anomaly
+
+
+def test_baseline_flags_what_it_says(tmp_path: Path) -> None:
+    path = next(write_days(tmp_path, 0, 1, seed=3))
+    day = load_day(path)
+    alerts = baseline_alerts(day, rise_points=1000.0)
+    assert alerts == []  # a clean day has no fall and nothing over 100
+    assert len(baseline_alerts(day, rise_points=0.0)) > 50  # every rise
+
+
+def test_small_evaluation_meets_the_targets(tmp_path: Path) -> None:
+    report = evaluate(tmp_path, days=70, clean=30, seed=11, history_dir=SHIPPED_ELECTIONS).to_dict()
+    assert report["clean_days"] == 30
+    assert report["false_alerts_per_clean_day"] <= 1.0
+    certain = {"fall", "over_100", "revision", "time_reversal"}
+    for row in report["suite"]:
+        if row["kind"] in certain:
+            assert row["recall"] == 1.0 and row["mean_delay"] == 0.0, row
+    assert report["baseline_false_alerts_per_clean_day"] > report["false_alerts_per_clean_day"]
+
+
+def test_evaluate_command_writes_a_report(tmp_path: Path) -> None:
+    out = tmp_path / "report.json"
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("turnout-watch")),
+            "evaluate",
+            "--days",
+            "14",
+            "--clean",
+            "4",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "| surge |" in result.stdout and "false alerts (warning+) per clean day" in result.stdout
+    assert json.loads(out.read_text())["clean_days"] == 4

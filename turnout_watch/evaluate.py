@@ -1,0 +1,222 @@
+"""`turnout-watch evaluate`: recall, delay and false alerts of the detectors on synthetic days.
+
+Each day is written as a day file and read back by the same `detect_day` that `turnout-watch detect`
+runs, so the evaluation measures exactly what the watch room would see. Beside it runs a naive
+baseline (a rise over N points between releases, any fall, any value over 100), the rule a watch
+room would write by hand.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from detectors.config import DetectorConfig
+from detectors.flags import Flag
+from ingest.normalize import normalize_release
+from turnout_watch.dayfile import DayFile, load_day
+from turnout_watch.detect import detect_day
+from turnout_watch.synth import HOURS, KINDS, Anomaly, labels, write_days
+
+ALERT = ("warning", "critical")
+#: Which detectors count as catching each anomaly kind.
+CATCHES: dict[str, tuple[str, ...]] = {
+    "surge": ("cross_sectional_jump", "expected_curve_jump"),
+    "fall": ("falling_turnout",),
+    "over_100": ("out_of_range",),
+    "after_close": ("growth_after_close",),
+    "national": ("national_inconsistency",),
+    "revision": ("release_revised",),
+    "time_reversal": ("time_reversal",),
+}
+
+
+@dataclass(frozen=True)
+class Alert:
+    region: str
+    hour: int  # local hour of the release the flag is about
+    detector: str
+
+
+def suite_alerts(day: DayFile, history_dir: Path | None, config: DetectorConfig | None = None) -> list[Alert]:
+    result = detect_day(day, config, history_dir=history_dir)
+    tz = day.election.tz
+    return [_alert(f, tz) for f in result.flags if f.severity in ALERT]
+
+
+def _alert(flag: Flag, tz: Any) -> Alert:
+    return Alert(flag.region_code, datetime.fromisoformat(flag.as_of).astimezone(tz).hour, flag.detector)
+
+
+def baseline_alerts(day: DayFile, rise_points: float) -> list[Alert]:
+    """The hand-written rule: a rise over `rise_points` between releases, any fall, any value over 100."""
+    last: dict[str, float] = {}
+    alerts = []
+    for event in day.releases():
+        release = normalize_release(event, day.election.date).release
+        if release is None:
+            continue
+        hour = release.as_of.astimezone(day.election.tz).hour
+        for code, value in release.turnout.items():
+            before = last.get(code)
+            if value > 100 or (before is not None and (value - before > rise_points or value < before)):
+                alerts.append(Alert(code, hour, "baseline"))
+            last[code] = value
+    return alerts
+
+
+def _caught(anomaly: Anomaly, alerts: Iterable[Alert], detectors: tuple[str, ...] | None) -> int | None:
+    """Releases between the anomaly and its first matching alert (None: missed)."""
+    hours = [
+        a.hour
+        for a in alerts
+        if a.region == anomaly.region
+        and a.hour >= anomaly.as_of_hour
+        and (detectors is None or a.detector in detectors)
+    ]
+    return (min(hours) - anomaly.as_of_hour) // 2 if hours else None
+
+
+SIGMA_BANDS = ((0.0, 2.0), (2.0, 4.0), (4.0, 8.0), (8.0, float("inf")))
+
+
+def _band(anomaly: Anomaly) -> str:
+    """Surges are banded by their size in units of the natural spread of that release's increments."""
+    if anomaly.kind != "surge":
+        return anomaly.band
+    for low, high in SIGMA_BANDS:
+        if low <= anomaly.sigmas < high:
+            return f"{low:g}-{high:g} sd"
+    return "unknown"
+
+
+@dataclass
+class Tally:
+    days: int = 0
+    caught: int = 0
+    delays: list[int] = field(default_factory=list)
+
+    def add(self, delay: int | None) -> None:
+        self.days += 1
+        if delay is not None:
+            self.caught += 1
+            self.delays.append(delay)
+
+    @property
+    def recall(self) -> float:
+        return self.caught / self.days if self.days else float("nan")
+
+    @property
+    def mean_delay(self) -> float:
+        return sum(self.delays) / len(self.delays) if self.delays else float("nan")
+
+
+@dataclass
+class Report:
+    suite: dict[tuple[str, str], Tally] = field(default_factory=lambda: defaultdict(Tally))
+    baseline: dict[tuple[str, str], Tally] = field(default_factory=lambda: defaultdict(Tally))
+    clean_days: int = 0
+    suite_false: int = 0
+    baseline_false: int = 0
+    false_by_detector: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    other_alerts_on_anomalous_days: int = 0
+    anomalous_days: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        def rows(table: dict[tuple[str, str], Tally]) -> list[dict[str, Any]]:
+            return [
+                {
+                    "kind": k,
+                    "band": b,
+                    "days": t.days,
+                    "recall": round(t.recall, 3),
+                    "mean_delay": round(t.mean_delay, 2),
+                }
+                for (k, b), t in sorted(table.items())
+            ]
+
+        return {
+            "suite": rows(self.suite),
+            "baseline": rows(self.baseline),
+            "clean_days": self.clean_days,
+            "false_alerts_per_clean_day": round(self.suite_false / max(self.clean_days, 1), 3),
+            "baseline_false_alerts_per_clean_day": round(self.baseline_false / max(self.clean_days, 1), 3),
+            "false_alerts_by_detector": dict(self.false_by_detector),
+            "other_alerts_per_anomalous_day": round(
+                self.other_alerts_on_anomalous_days / max(self.anomalous_days, 1), 3
+            ),
+            "seconds": round(self.seconds, 2),
+        }
+
+
+def evaluate(
+    folder: Path,
+    days: int,
+    clean: int,
+    seed: int = 0,
+    history_dir: Path | None = None,
+    baseline_rise: float = 20.0,
+    progress: Callable[[int, int], None] | None = None,
+    config: DetectorConfig | None = None,
+) -> Report:
+    started = time.perf_counter()
+    report = Report()
+    paths = list(write_days(folder, days, clean, seed))
+    for n, path in enumerate(paths, start=1):
+        day = load_day(path)
+        suite = suite_alerts(day, history_dir, config)
+        base = baseline_alerts(day, baseline_rise)
+        anomalies = labels(day)
+        if not anomalies:
+            report.clean_days += 1
+            report.suite_false += len(suite)
+            report.baseline_false += len(base)
+            for alert in suite:
+                report.false_by_detector[alert.detector] += 1
+        for anomaly in anomalies:
+            report.anomalous_days += 1
+            key = (anomaly.kind, _band(anomaly))
+            report.suite[key].add(_caught(anomaly, suite, CATCHES[anomaly.kind]))
+            report.baseline[key].add(_caught(anomaly, base, None))
+            report.other_alerts_on_anomalous_days += sum(1 for a in suite if a.region != anomaly.region)
+        if progress:
+            progress(n, len(paths))
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def format_report(report: Report) -> str:
+    data = report.to_dict()
+    lines = [
+        "| kind | band (points; surges: natural SDs) | days | suite recall | suite delay (releases) "
+        "| baseline recall |",
+        "|---|---|---|---|---|---|",
+    ]
+    base = {(r["kind"], r["band"]): r for r in data["baseline"]}
+    order = {kind: i for i, kind in enumerate(KINDS)}
+    for row in sorted(data["suite"], key=lambda r: (order[r["kind"]], float(r["band"].split("-")[0]))):
+        b = base[(row["kind"], row["band"])]
+        lines.append(
+            f"| {row['kind']} | {row['band']} | {row['days']} | {row['recall']:.2f} | {row['mean_delay']:.2f} | "
+            f"{b['recall']:.2f} |"
+        )
+    lines.append("")
+    lines.append(
+        f"clean days: {data['clean_days']}; false alerts (warning+) per clean day: suite "
+        f"{data['false_alerts_per_clean_day']}, baseline {data['baseline_false_alerts_per_clean_day']}; "
+        f"suite false alerts by detector: {data['false_alerts_by_detector'] or 'none'}"
+    )
+    lines.append(
+        f"alerts on other regions per anomalous day: {data['other_alerts_per_anomalous_day']}; "
+        f"{data['seconds']} s for {data['clean_days'] + report.anomalous_days} days"
+    )
+    return "\n".join(lines)
+
+
+__all__ = ["HOURS", "Report", "evaluate", "format_report"]

@@ -1,0 +1,239 @@
+"""Seeded synthetic election days, clean or with labelled anomalies, for an honest evaluation.
+
+How a clean day is made (every number comes from the seed):
+- Regions and registered voters: the 20 regions of the shipped 2023 day, registered voters scaled by
+  a factor in 0.95..1.05 each.
+- Final turnout: a national level in 45..80 %, each region that level plus its own offset from the
+  real days (cities vote less) plus noise (sd 4 points), clipped to 15..97 %.
+- Curve shape up to closing time: each region's own share-of-final curve from the two real days
+  (each two-hour step pulled within 1.5 robust SDs of all regions' steps, so the anomalies observers
+  reported on those days are not replayed as normal), mixed with a random weight (2022 was a slow
+  morning, 2023 a fast one), every two-hour increment multiplied by a log-normal factor (sd 0.15) for
+  region-to-region spread.
+- After polls close only late reports arrive: 20:00 -> 22:00 adds |N(0, 0.1)| points per region
+  (the nation gained 0.10-0.12 on the real days).
+- Releases at 10, 12, ..., 22 local, published 5 or 10 minutes later; the national figure is the
+  registered-weighted mean of the regions, all rounded to 2 decimals as the CEC does.
+
+Anomalies (one per day, labelled in the header under `synthetic.anomalies`):
+`surge` (from release k on, a region carries m extra points: ballot stuffing or an invented figure),
+`fall` (a region's figure at k is m below its previous one), `over_100` (100 + m), `after_close`
+(m extra points in the 22:00 release), `national` (the national figure off its regions by m),
+`revision` (release k republished 50 minutes later with one region changed by m), `time_reversal`
+(after release k, new figures stamped "as of" two releases back).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from turnout_watch.dayfile import DayFile, load_day, write_day
+from turnout_watch.gazetteer import default_gazetteer
+from turnout_watch.history import past_day
+from turnout_watch.settings import SHIPPED_ELECTIONS
+
+HOURS = (10, 12, 14, 16, 18, 20, 22)
+CLOSE_INDEX = 5  # 20:00
+TZ = "Asia/Almaty"
+
+#: Magnitude bands per anomaly kind, in points; the evaluation reports recall per band.
+BANDS: dict[str, tuple[tuple[float, float], ...]] = {
+    "surge": ((2.0, 5.0), (5.0, 10.0), (10.0, 20.0)),
+    "fall": ((0.01, 0.1), (0.1, 1.0), (1.0, 5.0)),
+    "over_100": ((0.01, 1.0), (1.0, 10.0)),
+    "after_close": ((0.3, 0.5), (0.5, 1.0), (1.0, 3.0)),
+    "national": ((0.2, 0.5), (0.5, 1.0), (1.0, 3.0)),
+    "revision": ((0.05, 0.5), (0.5, 5.0)),
+    "time_reversal": ((0.0, 0.0),),
+}
+KINDS = tuple(BANDS)
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    kind: str
+    region: str  # ISO code; KZ for the national figure and whole releases
+    release: int  # index into HOURS of the first release that shows it
+    magnitude: float
+    band: str
+    spread: float = float("nan")  # robust SD (points) of the clean regions' increments at that release
+
+    @property
+    def sigmas(self) -> float:
+        return self.magnitude / self.spread if self.spread > 0 else float("nan")
+
+    @property
+    def as_of_hour(self) -> int:
+        return HOURS[self.release]
+
+
+@dataclass(frozen=True)
+class Template:
+    """What clean days are drawn from: the real days' curves and regions."""
+
+    codes: tuple[str, ...]
+    registered: dict[str, int]
+    shares: tuple[np.ndarray, np.ndarray]  # per real day: (regions, hours<=20) share of the 20:00 figure
+    offsets: np.ndarray  # each region's final turnout minus the nation's, averaged over the real days
+
+    @classmethod
+    def from_shipped(cls, folder: Path = SHIPPED_ELECTIONS) -> Template:
+        days = [load_day(folder / "kz-2022-11-20-presidential.jsonl"), load_day(folder / "kz-2023-03-19-majilis.jsonl")]
+        gazetteer = default_gazetteer()
+        registered = {gazetteer.resolve(n).code: v for n, v in days[1].election.registered().items()}
+        codes = tuple(sorted(registered))
+        shares, offsets = [], []
+        for day in days:
+            past = past_day(day)
+            close = past.hours.index(20.0)
+            values = np.array([past.turnout[c][: close + 1] for c in codes])
+            shares.append(_robust(values / values[:, -1:]))
+            offsets.append(values[:, -1] - past.turnout["KZ"][close])
+        return cls(codes, registered, (shares[0], shares[1]), np.mean(offsets, axis=0))
+
+
+def _robust(share: np.ndarray, k: float = 1.5) -> np.ndarray:
+    """Pull each region's two-hour step back within k robust SDs of all regions' steps, renormalised.
+
+    The real days contain the anomalies observers reported (Turkistan 10:00 -> 12:00 in 2022); a clean
+    template must not replay them as normal.
+    """
+    steps = np.diff(np.concatenate([np.zeros((share.shape[0], 1)), share], axis=1), axis=1)
+    median = np.median(steps, axis=0)
+    sigma = 1.4826 * np.median(np.abs(steps - median), axis=0)
+    curve = np.cumsum(np.clip(steps, median - k * sigma, median + k * sigma), axis=1)
+    return curve / curve[:, -1:]
+
+
+def _clean_values(template: Template, rng: np.random.Generator) -> np.ndarray:
+    """(regions, 7 releases) clean turnout, 20:00 = the figure at closing, 22:00 adds late reports."""
+    n = len(template.codes)
+    level = rng.uniform(45, 80)
+    final = np.clip(level + template.offsets + rng.normal(0, 4, n), 15, 97)
+    w = rng.uniform(0, 1)
+    share = w * template.shares[0] + (1 - w) * template.shares[1]
+    steps = np.diff(np.concatenate([np.zeros((n, 1)), share], axis=1), axis=1)
+    steps = np.maximum(steps, 0) * rng.lognormal(0, 0.15, steps.shape)
+    curve = np.cumsum(steps, axis=1)
+    curve /= curve[:, -1:]
+    values = final[:, None] * curve
+    late = np.abs(rng.normal(0, 0.1, n))
+    return np.concatenate([values, (final + late)[:, None]], axis=1)
+
+
+def _inject(values: np.ndarray, kind: str, k: int, i: int, m: float) -> None:
+    if kind == "surge":
+        values[i, k:] = np.minimum(values[i, k:] + m, 99.9)
+    elif kind == "fall":
+        values[i, k] = values[i, k - 1] - m
+    elif kind == "over_100":
+        values[i, k] = 100.0 + m
+    elif kind == "after_close":
+        values[i, k] += m
+
+
+def make_day(
+    seed: int, kind: str | None = None, template: Template | None = None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One synthetic day (header, events), clean when `kind` is None; deterministic in `seed`."""
+    template = template or Template.from_shipped()
+    rng = np.random.default_rng(seed)
+    values = _clean_values(template, rng)
+    codes = list(template.codes)
+    registered = {c: int(template.registered[c] * rng.uniform(0.95, 1.05)) for c in codes}
+    anomaly = None
+    if kind is not None:
+        band_index = int(rng.integers(len(BANDS[kind])))
+        low, high = BANDS[kind][band_index]
+        magnitude = round(float(rng.uniform(low, high)), 2) if high > 0 else 0.0
+        k = {"after_close": 6, "over_100": int(rng.integers(2, 6)), "time_reversal": int(rng.integers(2, 6))}.get(
+            kind, int(rng.integers(1, 6))
+        )
+        i = int(rng.integers(len(codes)))
+        region = "KZ" if kind in ("national", "time_reversal") else codes[i]
+        # a time reversal shows as the republished release's own time, two releases back
+        steps = values[:, k] - values[:, k - 1]
+        spread = round(float(1.4826 * np.median(np.abs(steps - np.median(steps)))), 3)
+        release_index = k - 2 if kind == "time_reversal" else k
+        anomaly = Anomaly(kind, region, release_index, magnitude, f"{low:g}-{high:g}", spread)
+        _inject(values, kind, k, i, magnitude)
+    values = np.round(values, 2)
+    weights = np.array([registered[c] for c in codes], dtype=float)
+    national = np.round(weights @ values / weights.sum(), 2)
+    if anomaly and anomaly.kind == "national":
+        national[anomaly.release] = round(national[anomaly.release] + anomaly.magnitude * rng.choice([-1, 1]), 2)
+    day = date(2030, 1, 1) + timedelta(days=seed % 3000)
+    election = f"synthetic-{seed}" + (f"-{kind}" if kind else "-clean")
+    tz = ZoneInfo(TZ)
+    published_after = timedelta(minutes=int(rng.choice([5, 10])))
+
+    def release(k: int, published: datetime, turnout: np.ndarray, nat: float, revision: bool = False) -> dict[str, Any]:
+        as_of = datetime.combine(day, time(HOURS[k]), tzinfo=tz)
+        out = {
+            "type": "cec_release",
+            "election": election,
+            "as_of": as_of.isoformat(),
+            "published_at": published.isoformat(),
+            "turnout_pct": {c: float(v) for c, v in zip(codes, turnout, strict=True)} | {"Kazakhstan": float(nat)},
+        }
+        return out | ({"revision": 1} if revision else {})
+
+    events = []
+    for k in range(len(HOURS)):
+        as_of = datetime.combine(day, time(HOURS[k]), tzinfo=tz)
+        events.append(release(k, as_of + published_after, values[:, k], national[k]))
+    if anomaly and anomaly.kind == "revision":
+        changed = values[:, anomaly.release].copy()
+        i = codes.index(anomaly.region)
+        changed[i] = round(changed[i] + anomaly.magnitude, 2)
+        published = datetime.fromisoformat(events[anomaly.release]["published_at"]) + timedelta(minutes=50)
+        events.insert(
+            anomaly.release + 1, release(anomaly.release, published, changed, national[anomaly.release], True)
+        )
+    if anomaly and anomaly.kind == "time_reversal":
+        # the next figures, stamped with a time two releases back (a mistyped or back-dated "as of")
+        old, after = anomaly.release, anomaly.release + 2
+        published = datetime.fromisoformat(events[after]["published_at"]) + timedelta(minutes=5)
+        ahead = min(after + 1, len(HOURS) - 1)
+        events.insert(after + 1, release(old, published, values[:, ahead], national[ahead]))
+    header = {
+        "type": "election",
+        "election": election,
+        "name": "Synthetic election day",
+        "date": day.isoformat(),
+        "timezone": TZ,
+        "polls_open": "07:00",
+        "polls_close": "20:00",
+        "regions": [{"region": c, "registered": registered[c]} for c in codes],
+        "synthetic": {"seed": seed, "anomalies": [asdict(anomaly)] if anomaly else []},
+    }
+    return header, events
+
+
+def write_days(folder: Path, days: int, clean: int, seed: int = 0) -> Iterator[Path]:
+    """`days` anomalous days (kinds in turn) and `clean` clean days, files named by seed and kind."""
+    template = Template.from_shipped()
+    folder.mkdir(parents=True, exist_ok=True)
+    plan = [KINDS[i % len(KINDS)] for i in range(days)] + [None] * clean
+    for offset, kind in enumerate(plan):
+        header, events = make_day(seed + offset, kind, template)
+        path = folder / f"{header['election']}.jsonl"
+        write_day(path, header, events)
+        yield path
+
+
+def labels(day: DayFile) -> list[Anomaly]:
+    synthetic = day.election.raw.get("synthetic") or {}
+    return [Anomaly(**a) for a in synthetic.get("anomalies", [])]
+
+
+def dump_labels(anomalies: list[Anomaly]) -> str:
+    return json.dumps([asdict(a) for a in anomalies])
