@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.aiohttp import make_aiohttp_handler
 
 from detectors.flags import SEVERITIES, Flag
-from detectors.tracker import RegionUpdate
+from detectors.tracker import ObservedEstimate, RegionUpdate
 
 DETECTORS = (
     "out_of_range",
@@ -22,6 +22,8 @@ DETECTORS = (
     "national_inconsistency",
     "release_revised",
     "time_reversal",
+    "official_above_observed",
+    "protocol_above_tally",
 )
 STREAMS = ("releases", "observer_counts")
 #: From a few milliseconds (agent on one machine) to minutes (a worker catching up after a restart).
@@ -34,6 +36,7 @@ class PipelineMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
         self._children: dict[tuple[str, str], tuple[Gauge, Gauge, Gauge, Gauge]] = {}
+        self._estimate_as_of: dict[tuple[str, str], str] = {}
         labels = ("election", "region")
         self.turnout = Gauge(
             "turnout_watch_region_turnout_percent",
@@ -56,6 +59,30 @@ class PipelineMetrics:
         self.as_of = Gauge(
             "turnout_watch_region_as_of_timestamp_seconds",
             "Unix time of the release the region's figure is 'as of'",
+            labels,
+            registry=registry,
+        )
+        self.observed = Gauge(
+            "turnout_watch_region_observed_turnout_percent",
+            "Observers' ratio estimate of turnout at the latest release hour with counts",
+            labels,
+            registry=registry,
+        )
+        self.observed_se = Gauge(
+            "turnout_watch_region_observed_se_points",
+            "Standard error of the observers' estimate, points",
+            labels,
+            registry=registry,
+        )
+        self.observed_stations = Gauge(
+            "turnout_watch_region_observed_stations",
+            "Observed stations behind the estimate",
+            labels,
+            registry=registry,
+        )
+        self.observed_gap = Gauge(
+            "turnout_watch_region_official_minus_observed_points",
+            "Official turnout minus the observers' estimate at the same hour, points",
             labels,
             registry=registry,
         )
@@ -126,6 +153,22 @@ class PipelineMetrics:
             if update.delta == update.delta:  # not NaN: the region had a previous figure
                 delta.set(update.delta)
                 rate.set(update.rate)
+
+    def record_estimates(self, estimates: list[ObservedEstimate]) -> None:
+        """Latest hour wins per region (estimates of older hours arrive when late counts do)."""
+        latest: dict[tuple[str, str], ObservedEstimate] = {}
+        for e in estimates:
+            key = (e.election, e.region_code)
+            if key not in latest or e.as_of >= latest[key].as_of:
+                latest[key] = e
+        for key, e in latest.items():
+            if key in self._estimate_as_of and self._estimate_as_of[key] > e.as_of:
+                continue
+            self._estimate_as_of[key] = e.as_of
+            self.observed.labels(*key).set(e.estimate)
+            self.observed_se.labels(*key).set(e.se)
+            self.observed_stations.labels(*key).set(e.stations)
+            self.observed_gap.labels(*key).set(e.gap)
 
     def record_flags(self, flags: list[Flag]) -> None:
         for flag in flags:

@@ -18,14 +18,20 @@ class AlertBook:
     """
 
     def __init__(self) -> None:
-        self.active: dict[tuple[str, str], Severity] = {}
+        self.active: dict[tuple[str, str, str | None], Severity] = {}
 
     def admit(self, flags: Iterable[Flag], assessed: Iterable[str], detectors: Iterable[str]) -> tuple[list[Flag], int]:
-        """Filter `flags` raised for `assessed` regions by `detectors`; return (to publish, held back)."""
-        raised = {(f.region_code, f.detector): f for f in flags}
+        """Filter `flags` raised for `assessed` regions (or stations) by `detectors`; return (to publish, held back).
+
+        `assessed` names the regions (region codes) or stations (station ids) the detectors looked at
+        this time: their active anomalies that were not raised again are resolved.
+        """
+        raised: set[tuple[str, str, str | None]] = set()
         publish: list[Flag] = []
         held = 0
-        for key, flag in raised.items():
+        for flag in flags:  # in order: of two flags of one anomaly in a batch, the earlier is the news
+            key = (flag.region_code, flag.detector, flag.station)
+            raised.add(key)
             before = self.active.get(key)
             if before is not None and _RANK[flag.severity] <= _RANK[before]:
                 held += 1
@@ -34,11 +40,11 @@ class AlertBook:
                 flag = _escalated(flag, before)
             self.active[key] = flag.severity
             publish.append(flag)
-        detectors = tuple(detectors)
-        for code in assessed:
-            for detector in detectors:
-                if (code, detector) not in raised:
-                    self.active.pop((code, detector), None)
+        detectors, looked_at = set(detectors), set(assessed)
+        for key in [k for k in self.active if k not in raised and k[1] in detectors]:
+            code, _, station = key
+            if (station if station is not None else code) in looked_at:
+                del self.active[key]
         return publish, held
 
 

@@ -35,3 +35,15 @@ class DetectorConfig:
     national_warning_points: float = 0.5
     national_critical_points: float = 2.0
     national_min_coverage: float = 0.95
+    # Official above observed: the observers' ratio estimate needs this many stations in the region;
+    # the official figure must be above it by at least the points and standard errors given.
+    observed_min_stations: int = 10
+    observed_min_gap_points: float = 2.0
+    observed_z_warning: float = 3.5
+    observed_critical_gap_points: float = 5.0
+    observed_z_critical: float = 4.0
+    # Protocol above tally: an observer may miss a few voters; beyond max(voters, share of the list)
+    # the commission's figure is above what was counted. Critical from this share of the list.
+    protocol_min_voters: float = 10.0
+    protocol_min_share: float = 0.02
+    protocol_critical_share: float = 0.05

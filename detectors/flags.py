@@ -23,6 +23,7 @@ class Flag:
     expected: float | None
     message: str
     evidence: dict[str, Any] = field(default_factory=dict)
+    station: str | None = None  # station-level flags name their polling station
 
     def to_dict(self) -> dict[str, Any]:
         """The flags-file line (shared/spec/day-format.md), keys in the spec's order."""
@@ -37,6 +38,8 @@ class Flag:
             "expected": self.expected,
             "message": self.message,
         }
+        if self.station is not None:
+            out["station"] = self.station
         if self.evidence:
             out["evidence"] = self.evidence
         return out
@@ -54,4 +57,5 @@ class Flag:
             expected=obj.get("expected"),
             message=obj["message"],
             evidence=dict(obj.get("evidence") or {}),
+            station=obj.get("station"),
         )

@@ -23,10 +23,20 @@ from detectors.curves import ExpectedCurves
 from detectors.flags import Flag, Severity
 from detectors.jumps import cross_sectional_jump, expected_curve_jump, expected_curve_residuals
 from detectors.national import weighted_national
+from detectors.observed import official_above_observed, ratio_estimate, student_threshold
+from detectors.observers import Bucket, RegionSums
 from detectors.release import NATIONAL, RegionUpdate, Release
 from detectors.values import falling, out_of_range
 
-__all__ = ["NATIONAL", "DetectorConfig", "ProcessResult", "RegionUpdate", "Release", "TurnoutTracker"]
+__all__ = [
+    "NATIONAL",
+    "DetectorConfig",
+    "ObservedEstimate",
+    "ProcessResult",
+    "RegionUpdate",
+    "Release",
+    "TurnoutTracker",
+]
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -39,18 +49,38 @@ REGION_DETECTORS = (
     "growth_after_close",
     "national_inconsistency",
 )
+OBSERVED_DETECTORS = ("official_above_observed",)
+
+
+@dataclass(frozen=True)
+class ObservedEstimate:
+    """Observers' ratio estimate of a region's turnout at one release hour, beside the official figure."""
+
+    election: str
+    region_code: str
+    as_of: str
+    official: float
+    estimate: float
+    se: float
+    stations: int
+
+    @property
+    def gap(self) -> float:
+        return self.official - self.estimate
 
 
 @dataclass
 class ProcessResult:
     flags: list[Flag] = field(default_factory=list)
     updates: list[RegionUpdate] = field(default_factory=list)
+    estimates: list[ObservedEstimate] = field(default_factory=list)
     stale: int = 0  # region figures ignored because a newer (or the same) figure was already seen
     held_back: int = 0  # flags of anomalies already active at the same or a higher severity
 
     def extend(self, other: ProcessResult) -> None:
         self.flags.extend(other.flags)
         self.updates.extend(other.updates)
+        self.estimates.extend(other.estimates)
         self.stale += other.stale
         self.held_back += other.held_back
 
@@ -114,7 +144,10 @@ class TurnoutTracker:
         self.last_time: dict[str, float] = {}
         self.latest_as_of: float = float("-inf")
         self.seen: set[tuple[float, int]] = set()  # (as_of, content) of every release processed
+        self.observed = RegionSums()
+        self.official: dict[float, dict[str, float]] = {}  # as_of -> region figures, for observer comparisons
         self.alerts = AlertBook()
+        self._tz: Any = None  # the time zone of the releases, for observer flags' "as_of"
 
     def process_many(self, releases: Iterable[Release]) -> ProcessResult:
         result = ProcessResult()
@@ -126,6 +159,7 @@ class TurnoutTracker:
         if release.election != self.election:
             raise ValueError(f"release of {release.election!r} given to the tracker of {self.election!r}")
         b = self._batch(release)
+        self._tz = ZoneInfo(release.timezone) if release.timezone else release.as_of.tzinfo
         model = self._curve_model(b)
         raised = [
             *self._value_flags(b),
@@ -156,7 +190,77 @@ class TurnoutTracker:
                     )
                 )
         self.latest_as_of = max(self.latest_as_of, b.now)
+        figures = self.official.setdefault(b.now, {})
+        figures.update({b.codes[i]: float(b.value[i]) for i in np.flatnonzero(b.fresh | b.revised).tolist()})
+        result.extend(self._compare_observed(b.now))
         return result
+
+    def add_observed(self, deltas: Mapping[Bucket, FloatArray]) -> ProcessResult:
+        """New observer statistics (from a `StationLedger`); re-compare the hours that have a release."""
+        touched = {bucket for election, _, bucket in self.observed.apply(deltas) if election == self.election}
+        result = ProcessResult()
+        for bucket in sorted(touched):
+            if bucket in self.official:
+                result.extend(self._compare_observed(bucket))
+        return result
+
+    def _compare_observed(self, bucket: float) -> ProcessResult:
+        """Official figures as of `bucket` against the observers' ratio estimate at the same hour."""
+        cfg = self.config
+        figures = {c: v for c, v in self.official.get(bucket, {}).items() if c != NATIONAL}
+        codes = sorted(figures)
+        stats = self.observed.at(self.election, bucket, codes)
+        counted = stats[:, 0] >= cfg.observed_min_stations
+        if not counted.any():
+            return ProcessResult()
+        estimate = ratio_estimate(stats)
+        official = np.array([figures[c] for c in codes])
+        gap, z = official_above_observed(official, estimate)
+        low, high = estimate.interval()
+        as_of = datetime.fromtimestamp(bucket, tz=self._tz).isoformat()
+        raised = []
+        dof = stats[:, 0] - 1
+        warn_at = student_threshold(cfg.observed_z_warning, dof)
+        critical_at = student_threshold(cfg.observed_z_critical, dof)
+        with np.errstate(invalid="ignore"):
+            hit = counted & (gap >= cfg.observed_min_gap_points) & (z >= warn_at)
+        for i in np.flatnonzero(hit).tolist():
+            critical = gap[i] >= cfg.observed_critical_gap_points and z[i] >= critical_at[i]
+            raised.append(
+                self._flag(
+                    codes[i],
+                    as_of,
+                    "official_above_observed",
+                    "critical" if critical else "warning",
+                    float(official[i]),
+                    float(estimate.estimate[i]),
+                    f"{self._name(codes[i])}: official {official[i]:.2f}% is {gap[i]:.1f} points above what observers "
+                    f"counted at {int(stats[i, 0])} stations ({estimate.estimate[i]:.1f}%, 95% CI "
+                    f"{low[i]:.1f}-{high[i]:.1f})",
+                    {
+                        "stations": int(stats[i, 0]),
+                        "se_points": round(float(estimate.se[i]), 4),
+                        "ci95": [round(float(low[i]), 4), round(float(high[i]), 4)],
+                        "gap_points": round(float(gap[i]), 4),
+                        "z": round(float(z[i]), 2),
+                    },
+                )
+            )
+        assessed = [codes[i] for i in np.flatnonzero(counted).tolist()]
+        published, held = self.alerts.admit(raised, assessed, OBSERVED_DETECTORS)
+        estimates = [
+            ObservedEstimate(
+                self.election,
+                codes[i],
+                as_of,
+                float(official[i]),
+                float(estimate.estimate[i]),
+                float(estimate.se[i]),
+                int(stats[i, 0]),
+            )
+            for i in np.flatnonzero(stats[:, 0] >= 2).tolist()
+        ]
+        return ProcessResult(flags=published, held_back=held, estimates=estimates)
 
     def _batch(self, release: Release) -> _Batch:
         codes = list(release.turnout)

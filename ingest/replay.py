@@ -46,7 +46,8 @@ class ReplayPublisher:
         self.topics = topics
         self.gazetteer = default_gazetteer()
 
-    async def publish_event(self, day: DayFile, event: Event, stats: ReplayStats) -> None:
+    async def publish_event(self, day: DayFile, event: Event, stats: ReplayStats) -> list[asyncio.Future[Any]]:
+        """Hand the event's records to the producer; the returned futures resolve once the broker has them."""
         election = day.election
         sends = []
         if isinstance(event, CecRelease):
@@ -65,7 +66,7 @@ class ReplayPublisher:
                 code = self.gazetteer.resolve(event.region, on=election.date).code
             except TurnoutWatchError as exc:
                 stats.problems.append(f"observer count {event.station}: {exc}; not published")
-                return
+                return sends
             sends.append(
                 await self.producer.send(
                     self.topics.observer_counts,
@@ -74,7 +75,7 @@ class ReplayPublisher:
                 )
             )
             stats.observer_counts += 1
-        await asyncio.gather(*sends)
+        return sends
 
     async def publish_day(
         self,
@@ -88,13 +89,20 @@ class ReplayPublisher:
         if not events:
             return stats
         start_event, start_wall = events[0].event_time, time.monotonic()
+        unacked: list[asyncio.Future[Any]] = []
         for event in events:
             if speed:
                 due = (event.event_time - start_event).total_seconds() / speed
                 wait = due - (time.monotonic() - start_wall)
                 if wait > 0:
+                    await asyncio.gather(*unacked)  # paced: each event is durable before the next is due
+                    unacked.clear()
                     await asyncio.sleep(wait)
-            await self.publish_event(day, event, stats)
+            unacked.extend(await self.publish_event(day, event, stats))
+            if len(unacked) >= 5000:
+                await asyncio.gather(*unacked)
+                unacked.clear()
             if on_progress:
                 on_progress(event.event_time)
+        await asyncio.gather(*unacked)
         return stats

@@ -16,10 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
+import numpy as np
 from faust.types import EventT
 
 from dashboards.metrics import PipelineMetrics
-from detectors.tracker import RegionUpdate, Release, TurnoutTracker
+from detectors.observers import Count, StationChecker, StationLedger
+from detectors.tracker import ProcessResult, RegionUpdate, Release, TurnoutTracker
 from streams.topics import TopicNames
 from turnout_watch.history import load_curves
 from turnout_watch.settings import Settings
@@ -84,38 +86,68 @@ def _observe_latency(metrics: PipelineMetrics, stream: str, events: Sequence[Eve
 
 def register_agents(pipeline: Pipeline) -> None:
     app, settings, metrics, topics = pipeline.app, pipeline.settings, pipeline.metrics, pipeline.topics
-    releases_topic = app.topic(pipeline.topics.releases, key_serializer="raw", value_serializer="raw")
-    counts_topic = app.topic(pipeline.topics.observer_counts, key_serializer="raw", value_serializer="raw")
+    # Releases and observer aggregates are both keyed by election: one agent, same partitions.
+    election_topics = app.topic(
+        topics.releases, topics.observer_aggregates, key_serializer="raw", value_serializer="raw"
+    )
+    counts_topic = app.topic(topics.observer_counts, key_serializer="raw", value_serializer="raw")
+    ledger, checker = StationLedger(), StationChecker(pipeline.names)
 
-    @app.agent(releases_topic, name="detect-releases")
+    async def publish(result: ProcessResult, pending: list[Awaitable[Any]]) -> None:
+        for flag in result.flags:
+            pending.append(await pipeline.send(topics.flags, flag.election, flag.to_dict()))
+        for update in result.updates:
+            pending.append(await pipeline.send(topics.turnout, update.region_code, update.to_dict()))
+        metrics.record_flags(result.flags)
+        metrics.record_estimates(result.estimates)
+
+    @app.agent(election_topics, name="detect-releases")
     async def detect_releases(stream: faust.StreamT[bytes]) -> None:
         async for events in stream.take_events(settings.batch_size, within=settings.batch_within):
-            pending = []
+            pending: list[Awaitable[Any]] = []
             updates: list[RegionUpdate] = []
-            flags_total = 0
-            for _event, obj in _decode(events, "releases", metrics):
+            releases = [e for e in events if e.message.topic == topics.releases]
+            for event, obj in _decode(events, "releases", metrics):
                 try:
-                    release = Release.from_dict(obj)
+                    if event.message.topic == topics.releases:
+                        release = Release.from_dict(obj)
+                        result = pipeline.tracker(release.election).process(release)
+                    else:
+                        deltas = {(obj["election"], obj["region_code"], float(obj["bucket"])): np.array(obj["stats"])}
+                        result = pipeline.tracker(obj["election"]).add_observed(deltas)
                 except (KeyError, TypeError, ValueError) as exc:
                     metrics.malformed.labels("releases").inc()
-                    log.warning("skipping a release record that breaks the contract: %s", exc)
+                    log.warning("skipping a record of %s that breaks the contract: %s", event.message.topic, exc)
                     continue
-                result = pipeline.tracker(release.election).process(release)
-                for flag in result.flags:
-                    pending.append(await pipeline.send(topics.flags, flag.election, flag.to_dict()))
-                for update in result.updates:
-                    pending.append(await pipeline.send(topics.turnout, update.region_code, update.to_dict()))
+                await publish(result, pending)
                 updates.extend(result.updates)
-                metrics.record_flags(result.flags)
-                flags_total += len(result.flags)
             metrics.record_updates(updates)
             await asyncio.gather(*pending)  # broker-acknowledged before Faust acks the input batch
-            _observe_latency(metrics, "releases", events)
-            log.debug("batch of %d releases: %d updates, %d flags", len(events), len(updates), flags_total)
+            _observe_latency(metrics, "releases", releases)
 
     @app.agent(counts_topic, name="observer-counts")
     async def observer_counts(stream: faust.StreamT[bytes]) -> None:
-        # Issue #4 adds the official-vs-observed comparison; for now counts are decoded and counted.
+        """Keep each station's latest counts; send region statistics on, flag protocols above tallies."""
         async for events in stream.take_events(settings.batch_size, within=settings.batch_within):
-            _decode(events, "observer_counts", metrics)
+            counts = []
+            for _event, obj in _decode(events, "observer_counts", metrics):
+                try:
+                    counts.append(Count.from_dict(obj))
+                except (KeyError, TypeError, ValueError) as exc:
+                    metrics.malformed.labels("observer_counts").inc()
+                    log.warning("skipping an observer count that breaks the contract: %s", exc)
+            update = ledger.add(counts)
+            pending: list[Awaitable[Any]] = []
+            for (election, region, bucket), delta in update.deltas.items():
+                value = {"election": election, "region_code": region, "bucket": bucket, "stats": delta.tolist()}
+                pending.append(await pipeline.send(topics.observer_aggregates, election, value))
+            await publish(ProcessResult(flags=checker.check(update.comparisons, _zone(settings))), pending)
+            await asyncio.gather(*pending)
             _observe_latency(metrics, "observer_counts", events)
+
+
+def _zone(settings: Settings) -> Any:
+    """Station flags' times are shown in the deployment's zone (Kazakhstan: Asia/Almaty)."""
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(settings.timezone)

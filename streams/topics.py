@@ -10,7 +10,8 @@ default, so we create every topic ourselves before anything produces or consumes
 | releases           | election id  | the release with canonical region codes (edge-normalised) |
 | turnout            | region code  | one region's new figure, delta, points per hour       |
 | observer-counts    | station id   | an `observer_count` event                            |
-| flags              | election id  | a flag in the flags-file format (one partition per election: in order) |
+| flags              | election id  | a flag in the flags-file format (per election: in order) |
+| observer-aggregates| election id  | per (region, hour) deltas of observed stations' sums      |
 """
 
 from __future__ import annotations
@@ -37,14 +38,29 @@ class TopicNames:
     turnout: str
     observer_counts: str
     flags: str
+    observer_aggregates: str
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TopicNames:
         p = settings.topic_prefix
-        return cls(f"{p}cec-releases-raw", f"{p}releases", f"{p}turnout", f"{p}observer-counts", f"{p}flags")
+        return cls(
+            f"{p}cec-releases-raw",
+            f"{p}releases",
+            f"{p}turnout",
+            f"{p}observer-counts",
+            f"{p}flags",
+            f"{p}observer-aggregates",
+        )
 
     def all(self) -> tuple[str, ...]:
-        return (self.raw_releases, self.releases, self.turnout, self.observer_counts, self.flags)
+        return (
+            self.raw_releases,
+            self.releases,
+            self.turnout,
+            self.observer_counts,
+            self.flags,
+            self.observer_aggregates,
+        )
 
 
 async def ensure_topics(bootstrap: str, settings: Settings, timeout: float = 15.0) -> TopicNames:

@@ -17,9 +17,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from streams.broker import EmbeddedBroker, free_port
 from streams.runner import LocalPipeline
 from tests.conftest import DAY_2022
+from turnout_watch.dayfile import write_day
 from turnout_watch.detect import detect_day
 from turnout_watch.replay import ReplayOutcome, run_replay
 from turnout_watch.settings import SHIPPED_ELECTIONS, Settings, load_settings
+from turnout_watch.synth import make_day
 
 pytestmark = pytest.mark.integration
 
@@ -166,3 +168,44 @@ def test_speed_compresses_time_and_observer_counts_flow(broker: EmbeddedBroker, 
     assert (outcome.stats.releases, outcome.stats.observer_counts) == (3, 1)
     assert 1.9 <= outcome.publish_seconds < 10
     assert outcome.flags == []
+
+
+def test_observer_counts_flow_to_estimates_and_flags(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    """A synthetic day with 300 observed stations: an inflated official figure and an inflated protocol
+    are flagged live, as offline, and the observers' estimate reaches /metrics."""
+    header, events = next(
+        (h, e)
+        for h, e in (make_day(seed, "official_above", observers=300) for seed in range(100))
+        if h["synthetic"]["anomalies"][0]["magnitude"] >= 8 and h["synthetic"]["anomalies"][0]["release"] <= 3
+    )
+    anomaly = header["synthetic"]["anomalies"][0]
+    # and one station whose commission reports 60 voters more than its observer counted, from 18:00 on
+    station = next(e for e in events if e["type"] == "observer_count" and e["region"] == "KZ-75")["station"]
+    for e in events:
+        if e.get("station") == station and e["source"] == "commission" and e["observed_at"][11:13] >= "17":
+            e["voted"] = min(e["registered"], e["voted"] + 60)
+    day = tmp_path / "day.jsonl"
+    write_day(day, header, events)
+    scraped: dict[str, str] = {}
+
+    async def scrape(pipeline: LocalPipeline, outcome: ReplayOutcome) -> None:
+        async with aiohttp.ClientSession() as session, session.get(pipeline.worker_processes[0].metrics_url) as r:
+            scraped["text"] = await r.text()
+
+    settings = make_settings(broker, tmp_path / "run")
+    outcome = asyncio.run(run_replay(day, settings, speed=None, before_stop=scrape))
+    expected = {
+        (anomaly["region"], "official_above_observed", None, f"{anomaly['release'] * 2 + 10}:00"),
+        ("KZ-75", "protocol_above_tally", station, "18:00"),
+    }
+
+    def keys(flags: list[dict[str, Any]]) -> set[tuple[Any, ...]]:
+        return {(f["region_code"], f["detector"], f.get("station"), f["as_of"][11:16]) for f in flags}
+
+    assert expected <= keys(outcome.flags)
+    assert expected <= keys([f.to_dict() for f in detect_day(day, history_dir=SHIPPED_ELECTIONS).flags])
+    families = {f.name: f for f in text_string_to_metric_families(scraped["text"])}
+    observed = {s.labels["region"]: s.value for s in families["turnout_watch_region_observed_stations"].samples}
+    assert len(observed) == 20 and min(observed.values()) >= 2  # Ulytau: 141,000 voters, ~3 stations
+    gap = {s.labels["region"]: s.value for s in families["turnout_watch_region_official_minus_observed_points"].samples}
+    assert gap[anomaly["region"]] > 5

@@ -174,6 +174,13 @@ def detect(ctx: click.Context, day_file: Path, output: Path | None, history: Pat
 @click.option("--clean", type=click.IntRange(0), default=300, show_default=True, help="Days with none.")
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed of the first day (day i uses seed+i).")
 @click.option(
+    "--observers",
+    type=click.IntRange(0),
+    default=400,
+    show_default=True,
+    help="Observed stations per day (0: no observer counts, no observer anomalies).",
+)
+@click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     help="Keep the generated day files here (default: a temporary folder, removed afterwards).",
@@ -184,7 +191,14 @@ def detect(ctx: click.Context, day_file: Path, output: Path | None, history: Pat
 )
 @click.pass_context
 def evaluate(
-    ctx: click.Context, days: int, clean: int, seed: int, out: Path | None, json_out: Path | None, baseline_rise: float
+    ctx: click.Context,
+    days: int,
+    clean: int,
+    seed: int,
+    observers: int,
+    out: Path | None,
+    json_out: Path | None,
+    baseline_rise: float,
 ) -> None:
     """Measure the detectors on seeded synthetic days: recall and delay per anomaly kind and size,
     false alerts per clean day, beside a naive baseline. See turnout_watch/synth.py for the model.
@@ -209,6 +223,7 @@ def evaluate(
             history_dir=settings.history_dir,
             baseline_rise=baseline_rise,
             progress=lambda n, total: bar.update(n - bar.n),
+            observers=observers,
         )
         bar.close()
     click.echo(format_report(report))

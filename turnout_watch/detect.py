@@ -1,4 +1,4 @@
-"""Offline detection: a day file through the same edge normalisation and tracker the agents use."""
+"""Offline detection: a day file through the same edge normalisation, ledger and tracker the agents use."""
 
 from __future__ import annotations
 
@@ -6,9 +6,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from detectors.flags import Flag
+from detectors.observers import Count, StationChecker, StationLedger
 from detectors.tracker import DetectorConfig, RegionUpdate, TurnoutTracker
 from ingest.normalize import normalize_release, region_names
-from turnout_watch.dayfile import DayFile, load_day
+from turnout_watch.dayfile import CecRelease, DayFile, ObserverCount, load_day
+from turnout_watch.errors import TurnoutWatchError
+from turnout_watch.gazetteer import default_gazetteer
 from turnout_watch.history import load_curves
 
 
@@ -18,18 +21,41 @@ class DetectResult:
     updates: list[RegionUpdate] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     releases: int = 0
+    observer_counts: int = 0
 
 
 def detect_day(
     day: DayFile | str | Path, config: DetectorConfig | None = None, history_dir: Path | None = None
 ) -> DetectResult:
-    """Every release of the day through one tracker; curves learned from `history_dir` (other days)."""
+    """Every event of the day in the order the watch room learned of it.
+
+    Releases go through one tracker (curves learned from the other days in `history_dir`); runs of
+    observer counts go through a station ledger in one batch, as the observer agent takes them.
+    """
     if not isinstance(day, DayFile):
         day = load_day(day)
+    names = region_names()
     curves = load_curves(history_dir, exclude=day.election.election)
-    tracker = TurnoutTracker(day.election.election, region_names(), config, curves)
+    tracker = TurnoutTracker(day.election.election, names, config, curves)
+    ledger, checker = StationLedger(), StationChecker(names, config)
     result = DetectResult()
-    for event in day.releases():
+    pending: list[ObserverCount] = []
+
+    def flush() -> None:
+        counts = _counts(pending, day, result.problems)
+        pending.clear()
+        if counts:
+            update = ledger.add(counts)
+            result.observer_counts += len(counts)
+            result.flags.extend(tracker.add_observed(update.deltas).flags)
+            result.flags.extend(checker.check(update.comparisons, day.election.tz))
+
+    for event in day.events:
+        if isinstance(event, ObserverCount):
+            pending.append(event)
+            continue
+        flush()
+        assert isinstance(event, CecRelease)
         normalized = normalize_release(event, day.election.date, election=day.election)
         result.problems.extend(normalized.problems)
         if normalized.release is None:
@@ -38,4 +64,31 @@ def detect_day(
         processed = tracker.process(normalized.release)
         result.flags.extend(processed.flags)
         result.updates.extend(processed.updates)
+    flush()
     return result
+
+
+def _counts(events: list[ObserverCount], day: DayFile, problems: list[str]) -> list[Count]:
+    """Resolve each count's region once per spelling; counts of unknown regions are reported, not used."""
+    gazetteer, codes, out = default_gazetteer(), {}, []
+    for event in events:
+        if event.region not in codes:
+            try:
+                codes[event.region] = gazetteer.resolve(event.region, on=day.election.date).code
+            except TurnoutWatchError as exc:
+                codes[event.region] = None
+                problems.append(f"observer counts: {exc}; those counts were not used")
+        code = codes[event.region]
+        if code is not None:
+            out.append(
+                Count(
+                    event.election,
+                    event.station,
+                    code,
+                    event.observed_at.timestamp(),
+                    event.registered,
+                    event.voted,
+                    event.source,
+                )
+            )
+    return out

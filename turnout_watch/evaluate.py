@@ -33,6 +33,8 @@ CATCHES: dict[str, tuple[str, ...]] = {
     "national": ("national_inconsistency",),
     "revision": ("release_revised",),
     "time_reversal": ("time_reversal",),
+    "official_above": ("official_above_observed",),
+    "protocol": ("protocol_above_tally",),
 }
 
 
@@ -164,10 +166,11 @@ def evaluate(
     baseline_rise: float = 20.0,
     progress: Callable[[int, int], None] | None = None,
     config: DetectorConfig | None = None,
+    observers: int = 0,
 ) -> Report:
     started = time.perf_counter()
     report = Report()
-    paths = list(write_days(folder, days, clean, seed))
+    paths = list(write_days(folder, days, clean, seed, observers))
     for n, path in enumerate(paths, start=1):
         day = load_day(path)
         suite = suite_alerts(day, history_dir, config)

@@ -42,11 +42,30 @@ class Settings(BaseSettings):
     heartbeat_interval: float = Field(0.5, gt=0, description="consumer heartbeat interval, seconds")
     rebalance_timeout: float = Field(6.0, gt=0, description="consumer rebalance timeout, seconds")
     worker_log_level: str = Field("warning", description="log level of the Faust worker")
+    timezone: str = Field("Asia/Almaty", description="IANA zone the watch room reads times in (station flags)")
     history_dir: Path | None = Field(
         SHIPPED_ELECTIONS,
         description="past day files the expected-curve detector learns from (the watched election excluded)",
     )
     data_dir: Path = Field(Path("run"), description="working files: Faust data dir, broker and worker logs")
+    observers_host: str = Field("127.0.0.1", description="interface the observer intake API listens on")
+    observers_port: int = Field(8080, ge=0, le=65535, description="port of the observer intake API (0 = any free)")
+    observers_db: Path | None = Field(
+        None, description="SQLite file of stations, tokens and accepted reports; unset = DATA_DIR/observers.sqlite3"
+    )
+    observers_day: Path | None = Field(
+        None, description="day file whose first line (the election) says which election the intake accepts counts for"
+    )
+    observers_spool_dir: Path | None = Field(
+        None, description="where reports wait, fsync'd, while the broker is down; unset = DATA_DIR/spool"
+    )
+    observers_rate: float = Field(5.0, gt=0, description="requests per second each token may make (sustained)")
+    observers_burst: int = Field(30, ge=1, description="requests a token may make at once before the rate applies")
+    observers_max_body: int = Field(1_048_576, ge=1024, description="largest request body accepted, bytes")
+    observers_max_batch: int = Field(1000, ge=1, description="most counts in one request (JSON batch or CSV)")
+    observers_publish_timeout: float = Field(
+        3.0, gt=0, description="seconds to wait for the broker's acks=all before spooling a report instead"
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -53,7 +53,11 @@ BANDS: dict[str, tuple[tuple[float, float], ...]] = {
     "national": ((0.2, 0.5), (0.5, 1.0), (1.0, 3.0)),
     "revision": ((0.05, 0.5), (0.5, 5.0)),
     "time_reversal": ((0.0, 0.0),),
+    "official_above": ((1.0, 3.0), (3.0, 6.0), (6.0, 12.0)),
+    "protocol": ((1.0, 3.0), (3.0, 15.0)),  # percent of the station's list
 }
+#: Kinds that need observer counts in the day.
+OBSERVER_KINDS = ("official_above", "protocol")
 KINDS = tuple(BANDS)
 
 
@@ -141,9 +145,13 @@ def _inject(values: np.ndarray, kind: str, k: int, i: int, m: float) -> None:
 
 
 def make_day(
-    seed: int, kind: str | None = None, template: Template | None = None
+    seed: int, kind: str | None = None, template: Template | None = None, observers: int = 0
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """One synthetic day (header, events), clean when `kind` is None; deterministic in `seed`."""
+    """One synthetic day (header, events), clean when `kind` is None; deterministic in `seed`.
+
+    With `observers` > 0, that many stations (spread over regions by registered voters) report a
+    tally at each release hour and their commission's figure; see `_observer_events`.
+    """
     template = template or Template.from_shipped()
     rng = np.random.default_rng(seed)
     values = _clean_values(template, rng)
@@ -164,7 +172,10 @@ def make_day(
         spread = round(float(1.4826 * np.median(np.abs(steps - np.median(steps)))), 3)
         release_index = k - 2 if kind == "time_reversal" else k
         anomaly = Anomaly(kind, region, release_index, magnitude, f"{low:g}-{high:g}", spread)
-        _inject(values, kind, k, i, magnitude)
+        clean = values.copy()
+        _inject(values, "surge" if kind == "official_above" else kind, k, i, magnitude)
+    else:
+        clean = values.copy()
     values = np.round(values, 2)
     weights = np.array([registered[c] for c in codes], dtype=float)
     national = np.round(weights @ values / weights.sum(), 2)
@@ -204,6 +215,9 @@ def make_day(
         published = datetime.fromisoformat(events[after]["published_at"]) + timedelta(minutes=5)
         ahead = min(after + 1, len(HOURS) - 1)
         events.insert(after + 1, release(old, published, values[:, ahead], national[ahead]))
+    if observers:
+        counts = _observer_events(rng, election, codes, registered, clean, day, observers, anomaly)
+        events = _merge_by_time(events, counts)
     header = {
         "type": "election",
         "election": election,
@@ -218,13 +232,93 @@ def make_day(
     return header, events
 
 
-def write_days(folder: Path, days: int, clean: int, seed: int = 0) -> Iterator[Path]:
-    """`days` anomalous days (kinds in turn) and `clean` clean days, files named by seed and kind."""
+def _observer_events(
+    rng: np.random.Generator,
+    election: str,
+    codes: list[str],
+    registered: dict[str, int],
+    clean: np.ndarray,
+    day: date,
+    observers: int,
+    anomaly: Anomaly | None,
+) -> list[dict[str, Any]]:
+    """Tally and commission counts at observed stations, following the *clean* regional curves.
+
+    Stations: registered voters log-normal around 1,200 (100..3,500); each station's turnout is its
+    region's clean figure plus its own offset (normal, sd 12 % of the figure, narrower near 100 %:
+    mean-preserving, so the official figure is what a census of stations would give) - the spread the
+    estimator's interval must reflect. Each release hour (10..20) the observer counts within 15
+    minutes before the hour (tally: the true count plus or minus a few voters) and notes the
+    commission's figure (the true count plus or minus 1); reports arrive 1-20 minutes later, one in 20 is never sent. An
+    `official_above` anomaly leaves the counts clean (the official figure was inflated); a `protocol`
+    anomaly inflates one station's commission figure by m % of its list from release k on.
+    """
+    tz = ZoneInfo(TZ)
+    weights = np.array([registered[c] for c in codes], dtype=float)
+    per_region = np.maximum(1, np.round(observers * weights / weights.sum())).astype(int)
+    events: list[dict[str, Any]] = []
+    protocol_station = None
+    if anomaly and anomaly.kind == "protocol":
+        i = codes.index(anomaly.region)
+        protocol_station = f"{codes[i][3:]}-{int(rng.integers(per_region[i])):04d}"
+    for r, code in enumerate(codes):
+        n = per_region[r]
+        size = np.clip(rng.lognormal(np.log(1200), 0.4, n), 100, 3500).astype(int)
+        spread = rng.normal(0, 1, n)
+        for k in range(CLOSE_INDEX + 1):
+            level = clean[r, k]
+            # symmetric (mean-preserving) spread: 12 % of the level, narrower near 100 %
+            sigma = min(0.12 * level, 0.35 * (100.0 - level))
+            turnout = np.clip(level + sigma * spread, 0.0, 100.0) / 100.0
+            true = np.round(size * turnout).astype(int)
+            tally = np.clip(true + np.round(rng.normal(0, 2, n)).astype(int), 0, size)
+            commission = np.clip(true + np.round(rng.normal(0, 1, n)).astype(int), 0, size)
+            taken = rng.uniform(0, 15, n)
+            delay = rng.uniform(1, 20, n)
+            sent = rng.uniform(0, 1, n) > 0.05
+            for j in np.flatnonzero(sent).tolist():
+                station = f"{code[3:]}-{j:04d}"
+                observed = datetime.combine(day, time(HOURS[k]), tzinfo=tz) - timedelta(minutes=float(taken[j]))
+                received = observed + timedelta(minutes=float(delay[j]))
+                voted_commission = int(commission[j])
+                if station == protocol_station and anomaly and k >= anomaly.release:
+                    voted_commission = min(int(size[j]), voted_commission + round(anomaly.magnitude / 100 * size[j]))
+                for source, voted in (("tally", int(tally[j])), ("commission", voted_commission)):
+                    events.append(
+                        {
+                            "type": "observer_count",
+                            "election": election,
+                            "station": station,
+                            "region": code,
+                            "observer": f"obs-{station}",
+                            "observed_at": observed.isoformat(timespec="seconds"),
+                            "received_at": received.isoformat(timespec="seconds"),
+                            "registered": int(size[j]),
+                            "voted": voted,
+                            "source": source,
+                        }
+                    )
+    return events
+
+
+def _merge_by_time(releases: list[dict[str, Any]], counts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """All events in the order the watch room learned of them (releases keep their relative order)."""
+    keyed = [(datetime.fromisoformat(e["published_at"]), 0, n, e) for n, e in enumerate(releases)]
+    keyed += [(datetime.fromisoformat(e["received_at"]), 1, n, e) for n, e in enumerate(counts)]
+    return [e for *_, e in sorted(keyed, key=lambda t: t[:3])]
+
+
+def write_days(folder: Path, days: int, clean: int, seed: int = 0, observers: int = 0) -> Iterator[Path]:
+    """`days` anomalous days (kinds in turn) and `clean` clean days, files named by seed and kind.
+
+    Without observers, the kinds that need observer counts are left out.
+    """
     template = Template.from_shipped()
     folder.mkdir(parents=True, exist_ok=True)
-    plan = [KINDS[i % len(KINDS)] for i in range(days)] + [None] * clean
+    kinds = [k for k in KINDS if observers or k not in OBSERVER_KINDS]
+    plan = [kinds[i % len(kinds)] for i in range(days)] + [None] * clean
     for offset, kind in enumerate(plan):
-        header, events = make_day(seed + offset, kind, template)
+        header, events = make_day(seed + offset, kind, template, observers)
         path = folder / f"{header['election']}.jsonl"
         write_day(path, header, events)
         yield path
