@@ -1,0 +1,97 @@
+"""`create_app(settings)`: the observer intake's aiohttp application (aiohttp-demos layout).
+
+Resources (database, spool, producer, intake) are opened and closed in `cleanup_ctx` and held under
+typed `web.AppKey`s; `routes.py` only wires routes; `views.py` maps domain errors to HTTP answers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from ingest.observers import store
+from ingest.observers.errors import ObserverIntakeError
+from ingest.observers.intake import Intake
+from ingest.observers.metrics import IntakeMetrics
+from ingest.observers.publisher import DurablePublisher
+from ingest.observers.ratelimit import RateLimiter
+from ingest.observers.spool import Spool
+from streams.topics import TopicNames, ensure_topics
+from turnout_watch.dayfile import Election, parse_election
+from turnout_watch.errors import TurnoutWatchError
+from turnout_watch.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SETTINGS = web.AppKey("settings", Settings)
+ELECTION = web.AppKey("election", Election)
+REGISTRY = web.AppKey("registry", CollectorRegistry)
+METRICS = web.AppKey("metrics", IntakeMetrics)
+INTAKE = web.AppKey("intake", Intake)
+PUBLISHER = web.AppKey("publisher", DurablePublisher)
+LIMITER = web.AppKey("limiter", RateLimiter)
+
+
+def load_election(path: Path) -> Election:
+    """The election a day file (or a one-line election header) describes."""
+    try:
+        with path.open(encoding="utf-8") as fh:
+            first = fh.readline()
+        return parse_election(json.loads(first), f"{path}:1")
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ObserverIntakeError(f"cannot read the election from {path}: {exc}") from exc
+
+
+async def _resources(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    if not settings.broker:
+        raise ObserverIntakeError("the intake needs a broker: --broker HOST:PORT or KAFKA_BOOTSTRAP_SERVERS")
+    conn = store.connect(store.db_path(settings))
+    spool = Spool(settings.observers_spool_dir or settings.data_dir / "spool")
+    metrics = app[METRICS]
+    try:
+        await ensure_topics(settings.broker, settings, timeout=settings.observers_publish_timeout)
+    except TurnoutWatchError as exc:  # start anyway: reports are spooled until the broker is back
+        log.warning("%s; starting with the spool", exc)
+    publisher = DurablePublisher(
+        settings.broker,
+        settings,
+        TopicNames.from_settings(settings).observer_counts,
+        spool,
+        on_ack=metrics.publish_seconds.observe,
+    )
+    await publisher.start()
+    metrics.watch(lambda: float(len(spool)), lambda: float(publisher.broker_up))
+    app[PUBLISHER] = publisher
+    app[INTAKE] = Intake(conn, app[ELECTION], publisher, metrics)
+    try:
+        yield
+    finally:
+        await publisher.stop()
+        spool.close()
+        conn.close()
+
+
+def create_app(settings: Settings, election: Election | None = None) -> web.Application:
+    from ingest.observers.routes import setup_routes
+    from ingest.observers.views import middlewares
+
+    if election is None:
+        if settings.observers_day is None:
+            raise ObserverIntakeError("say which election the intake is for: --day DAY_FILE (or observers_day)")
+        election = load_election(settings.observers_day)
+    app = web.Application(client_max_size=settings.observers_max_body, middlewares=middlewares())
+    app[SETTINGS] = settings
+    app[ELECTION] = election
+    registry = CollectorRegistry()
+    app[REGISTRY] = registry
+    app[METRICS] = IntakeMetrics(registry)
+    app[LIMITER] = RateLimiter(settings.observers_rate, settings.observers_burst)
+    app.cleanup_ctx.append(_resources)
+    setup_routes(app)
+    return app

@@ -1,0 +1,71 @@
+"""The intake's Prometheus metrics, built on a registry passed in (tests use a fresh one).
+
+Labels stay few and bounded: `route` is one of our routes, `status` an HTTP status, `code` one of
+the validation codes, `where` broker or spool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+ROUTES = ("counts", "counts_csv", "station", "form", "other")
+OUTCOMES = ("accepted", "duplicate", "rejected")
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+class IntakeMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.requests = Counter(
+            "turnout_watch_intake_requests", "HTTP requests to the intake API", ("route", "status"), registry=registry
+        )
+        self.request_seconds = Histogram(
+            "turnout_watch_intake_request_seconds",
+            "Time to answer a request (a 2xx includes waiting for the broker's ack or the spool's fsync)",
+            ("route",),
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.counts = Counter(
+            "turnout_watch_intake_counts", "Submitted counts by outcome", ("outcome",), registry=registry
+        )
+        self.rejections = Counter(
+            "turnout_watch_intake_rejections",
+            "Problems found in submitted counts, by code",
+            ("code",),
+            registry=registry,
+        )
+        self.stored = Counter(
+            "turnout_watch_intake_stored",
+            "Accepted counts by where they were made durable (broker ack or local spool)",
+            ("where",),
+            registry=registry,
+        )
+        self.publish_seconds = Histogram(
+            "turnout_watch_intake_publish_seconds",
+            "Time from sending a count to the broker's acks=all acknowledgement",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.rate_limited = Counter(
+            "turnout_watch_intake_rate_limited", "Requests refused by the per-token rate limit", registry=registry
+        )
+        self.spool_depth = Gauge(
+            "turnout_watch_intake_spool_depth", "Accepted counts waiting in the spool for the broker", registry=registry
+        )
+        self.broker_up = Gauge(
+            "turnout_watch_intake_broker_up",
+            "1 while counts go straight to the broker, 0 while spooling",
+            registry=registry,
+        )
+        for outcome in OUTCOMES:
+            self.counts.labels(outcome)
+        for where in ("broker", "spool"):
+            self.stored.labels(where)
+
+    def watch(self, spool_depth: Callable[[], float], broker_up: Callable[[], float]) -> None:
+        """Values computed at scrape time."""
+        self.spool_depth.set_function(spool_depth)
+        self.broker_up.set_function(broker_up)

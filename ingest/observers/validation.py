@@ -1,0 +1,274 @@
+"""Check one submitted count against the contract, the registry, the election and what came before.
+
+Every problem of an item is reported (not just the first), each with a stable `code` (the form
+translates it), the `field` it concerns, a plain-English `message` and the numbers behind it in
+`params`. Checks that need the station (counts, history) run only once the station is known.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from ingest.observers.registry import Station
+from turnout_watch.dayfile import Election
+from turnout_watch.gazetteer import default_gazetteer
+
+FIELDS = frozenset(
+    {"type", "election", "station", "region", "observer", "observed_at", "received_at", "registered", "voted",
+     "source", "report_id"}
+)  # fmt: skip
+SOURCES = ("tally", "commission")
+REPORT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
+#: Phones' clocks drift; a count stamped a little ahead of the server's clock is not "in the future".
+CLOCK_SKEW = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class ItemError:
+    code: str
+    field: str | None
+    message: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "field": self.field, "message": self.message, "params": dict(self.params)}
+
+
+@dataclass(frozen=True)
+class PriorCount:
+    """An accepted (or in-flight) count of the same station and source."""
+
+    observed_ts: float
+    observed_at: str
+    voted: int
+    report_id: str
+
+
+@dataclass(frozen=True)
+class CheckedCount:
+    """A valid count: the record to publish, its idempotency key and content fingerprint."""
+
+    station: Station
+    source: str
+    report_id: str
+    fingerprint: str
+    observed_ts: float
+    record: dict[str, Any]
+
+
+def _text(item: Mapping[str, Any], key: str, errors: list[ItemError], *, required: bool) -> str | None:
+    value = item.get(key)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            errors.append(ItemError("missing", key, f"{key} is required"))
+        return None
+    if not isinstance(value, str):
+        errors.append(ItemError("type", key, f"{key} must be text, got {json.dumps(value)}"))
+        return None
+    return value.strip()
+
+
+def _integer(item: Mapping[str, Any], key: str, errors: list[ItemError], *, required: bool) -> int | None:
+    value = item.get(key)
+    if value is None or value == "":
+        if required:
+            errors.append(ItemError("missing", key, f"{key} is required"))
+        return None
+    if isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):  # CSV cells are text
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        errors.append(ItemError("type", key, f"{key} must be a whole number, got {json.dumps(value)}"))
+        return None
+    if value < 0:
+        errors.append(ItemError("negative", key, f"{key} cannot be negative ({value})", {"value": value}))
+        return None
+    if value > 1_000_000:
+        errors.append(ItemError("too_large", key, f"{key} {value} is far more than any station's voters"))
+        return None
+    return value
+
+
+def _time(item: Mapping[str, Any], key: str, errors: list[ItemError], *, required: bool) -> datetime | None:
+    text = _text(item, key, errors, required=required)
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        errors.append(ItemError("bad_time", key, f"{key} {text!r} is not a time like 2022-11-20T12:00:00+06:00"))
+        return None
+    if value.tzinfo is None:
+        errors.append(ItemError("bad_time", key, f"{key} {text!r} needs a UTC offset, like +06:00"))
+        return None
+    return value
+
+
+def derive_report_id(election: str, station: str, source: str, observed_ts: float, registered: int, voted: int) -> str:
+    """The idempotency key of a report sent without one: the same count sent twice is one report."""
+    basis = json.dumps([election, station, source, round(observed_ts), registered, voted])
+    return "r-" + hashlib.sha256(basis.encode()).hexdigest()[:24]
+
+
+def check_count(
+    item: Any,
+    *,
+    election: Election,
+    stations: Mapping[str, Station],
+    history: Mapping[tuple[str, str], Sequence[PriorCount]],
+    now: datetime,
+    observer: str,
+) -> CheckedCount | list[ItemError]:
+    """One item of a request: a CheckedCount, or every problem found with it."""
+    if not isinstance(item, Mapping):
+        return [ItemError("type", None, f"each count must be a JSON object, got {type(item).__name__}")]
+    errors: list[ItemError] = []
+    for key in sorted(set(item) - FIELDS):
+        errors.append(ItemError("unknown_field", key, f"unknown field {key!r}; known: {', '.join(sorted(FIELDS))}"))
+    kind = item.get("type")
+    if kind is not None and kind != "observer_count":
+        errors.append(ItemError("type", "type", f"type must be 'observer_count', got {json.dumps(kind)}"))
+    given_election = _text(item, "election", errors, required=False)
+    if given_election is not None and given_election != election.election:
+        errors.append(
+            ItemError(
+                "wrong_election",
+                "election",
+                f"this server takes counts for {election.election}, not {given_election}",
+                {"expected": election.election, "got": given_election},
+            )
+        )
+    station_id = _text(item, "station", errors, required=True)
+    region = _text(item, "region", errors, required=False)
+    name = _text(item, "observer", errors, required=False)
+    observed = _time(item, "observed_at", errors, required=True)
+    received = _time(item, "received_at", errors, required=False)
+    registered = _integer(item, "registered", errors, required=False)
+    voted = _integer(item, "voted", errors, required=True)
+    source = item.get("source", "tally")
+    if source not in SOURCES:
+        errors.append(
+            ItemError("bad_source", "source", f"source must be 'tally' or 'commission', got {json.dumps(source)}")
+        )
+    report_id = _text(item, "report_id", errors, required=False)
+    if report_id is not None and not REPORT_ID.match(report_id):
+        errors.append(ItemError("bad_report_id", "report_id", "report_id must be 1-100 letters, digits or . _ : -"))
+
+    station = stations.get(station_id) if station_id else None
+    if station_id and station is None:
+        errors.append(
+            ItemError(
+                "unknown_station",
+                "station",
+                f"there is no station {station_id} in the registry",
+                {"station": station_id},
+            )
+        )
+    if station is not None and region is not None:
+        found = default_gazetteer().try_resolve(region, election.date)
+        if found is None or found.code != station.region_code:
+            errors.append(
+                ItemError(
+                    "region_mismatch",
+                    "region",
+                    f"station {station.station} is in {station.region} ({station.region_code}), not {region}",
+                    {"station_region": station.region},
+                )
+            )
+    if station is not None and registered is None:
+        registered = station.registered
+    if registered is not None and voted is not None and voted > registered:
+        errors.append(
+            ItemError(
+                "exceeds_registered",
+                "voted",
+                f"voted ({voted}) is more than the {registered} voters on the station's list",
+                {"voted": voted, "registered": registered},
+            )
+        )
+    if observed is not None:
+        local = observed.astimezone(election.tz)
+        opens = datetime.combine(election.date, election.polls_open, election.tz)
+        closes = datetime.combine(election.date, election.polls_close, election.tz)
+        if observed > now + CLOCK_SKEW:
+            errors.append(
+                ItemError(
+                    "in_future",
+                    "observed_at",
+                    f"observed_at {local:%Y-%m-%d %H:%M} is in the future",
+                    {"observed_at": local.isoformat()},
+                )
+            )
+        elif not opens <= local <= closes:
+            errors.append(
+                ItemError(
+                    "outside_hours",
+                    "observed_at",
+                    f"observed_at {local:%Y-%m-%d %H:%M} is outside polling hours "
+                    f"({election.date} {election.polls_open:%H:%M}-{election.polls_close:%H:%M})",
+                    {"observed_at": local.isoformat(), "opens": opens.isoformat(), "closes": closes.isoformat()},
+                )
+            )
+    if received is not None and received > now + CLOCK_SKEW:
+        errors.append(ItemError("in_future", "received_at", f"received_at {received.isoformat()} is in the future"))
+    if errors or station is None or observed is None or voted is None or registered is None:
+        return errors or [ItemError("invalid", None, "the count is incomplete")]
+
+    ts = observed.timestamp()
+    rid = report_id or derive_report_id(election.election, station.station, str(source), ts, registered, voted)
+    for prior in history.get((station.station, str(source)), ()):
+        if prior.report_id == rid:
+            continue
+        when = datetime.fromtimestamp(prior.observed_ts, election.tz).strftime("%H:%M")
+        params = {"earlier_voted": prior.voted, "earlier_at": prior.observed_at, "voted": voted}
+        if prior.observed_ts < ts and prior.voted > voted:
+            errors.append(
+                ItemError(
+                    "lower_than_earlier",
+                    "voted",
+                    f"voted ({voted}) is lower than the {source} count {prior.voted} already accepted for {when}",
+                    params,
+                )
+            )
+        elif prior.observed_ts > ts and prior.voted < voted:
+            errors.append(
+                ItemError(
+                    "higher_than_later",
+                    "voted",
+                    f"voted ({voted}) is higher than the {source} count {prior.voted} "
+                    f"already accepted for the later time {when}",
+                    params,
+                )
+            )
+        elif prior.observed_ts == ts and prior.voted != voted:
+            errors.append(
+                ItemError(
+                    "conflicting_count",
+                    "voted",
+                    f"a different {source} count ({prior.voted}) was already accepted for {when}",
+                    params,
+                )
+            )
+    if errors:
+        return errors
+    fields = {
+        "election": election.election,
+        "station": station.station,
+        "region": region or station.region,
+        "observer": name or observer,
+        "observed_at": observed.isoformat(),
+        "received_at": (received or now).astimezone(election.tz).isoformat(timespec="seconds"),
+        "registered": registered,
+        "voted": voted,
+        "source": source,
+    }
+    content = {k: v for k, v in fields.items() if k not in ("received_at", "observer", "observed_at")}
+    content["observed_ts"] = round(ts)
+    fingerprint = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:32]
+    record = {"type": "observer_count", **fields, "report_id": rid, "region_code": station.region_code}
+    return CheckedCount(station, str(source), rid, fingerprint, ts, record)

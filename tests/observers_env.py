@@ -1,0 +1,119 @@
+"""Helpers for the observer intake tests: a registry, tokens and a running server on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from aiokafka import AIOKafkaConsumer
+
+from ingest.observers import store
+from ingest.observers.app import create_app, load_election
+from ingest.observers.registry import import_stations, load_stations
+from ingest.observers.tokens import issue_token, revoke_token
+from streams.topics import TopicNames
+from tests.conftest import DAY_2022
+from turnout_watch.settings import Settings, load_settings
+
+ELECTION = load_election(DAY_2022)
+
+STATIONS_CSV = """station,region,registered,address,lat,lon
+75-0001,Almaty,2374,"Abai ave 10, Almaty",43.24,76.91
+75-0002,Алматы,1500,,,
+71-0001,Astana,1800,,51.17,71.43
+71-0002,KZ-71,900,,,
+19-0001,Almaty Region,1200,,,
+"""
+
+
+def make_settings(bootstrap: str, data_dir: Path, **extra: Any) -> Settings:
+    unique = uuid.uuid4().hex[:10]
+    return load_settings(
+        broker=bootstrap, topic_prefix=f"t{unique}.", app_id=f"tw-{unique}", data_dir=data_dir, **extra
+    )
+
+
+@dataclass
+class Intake:
+    settings: Settings
+    url: str
+    tokens: dict[str, str] = field(default_factory=dict)
+    app: web.Application | None = None
+
+    @property
+    def topic(self) -> str:
+        return TopicNames.from_settings(self.settings).observer_counts
+
+    def auth(self, name: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[name]}"}
+
+
+def prepare_registry(settings: Settings) -> dict[str, str]:
+    """Import the test stations and issue the tokens the tests use; returns name -> token."""
+    csv_path = settings.data_dir / "stations.csv"
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    csv_path.write_text(STATIONS_CSV, encoding="utf-8")
+    conn = store.connect(store.db_path(settings))
+    report = import_stations(conn, csv_path, ELECTION.date)
+    assert not report.rejected, report.format()
+    stations = load_stations(conn)
+    tokens = {
+        "obs1": issue_token(conn, "observer", "obs-1", ["75-0001"], stations)[0],
+        "obs2": issue_token(conn, "observer", "obs-2", ["75-0002", "71-0001"], stations)[0],
+        "almaty": issue_token(conn, "coordinator", "Almaty coordinator", ["Almaty"], stations)[0],
+        "all": issue_token(conn, "coordinator", "HQ", ["KZ-75", "KZ-71", "KZ-19"], stations)[0],
+        "revoked": issue_token(conn, "observer", "obs-gone", ["75-0001"], stations)[0],
+    }
+    revoke_token(conn, tokens["revoked"])
+    conn.close()
+    return tokens
+
+
+@asynccontextmanager
+async def running_intake(settings: Settings, tokens: dict[str, str] | None = None) -> AsyncIterator[Intake]:
+    """The real app on a real loopback port."""
+    tokens = tokens if tokens is not None else prepare_registry(settings)
+    app = create_app(settings, ELECTION)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield Intake(settings, f"http://127.0.0.1:{port}", tokens, app)
+    finally:
+        await runner.cleanup()
+
+
+async def read_topic(bootstrap: str, topic: str, expect: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+    """Every record on the topic (waits until `expect` arrived, then a little longer for extras)."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False, group_id=None
+    )
+    await consumer.start()
+    records: list[dict[str, Any]] = []
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        quiet_until = None
+        while loop.time() < deadline:
+            batch = await consumer.getmany(timeout_ms=200)
+            for messages in batch.values():
+                for m in messages:
+                    value = json.loads(m.value)
+                    value["_key"] = m.key.decode()
+                    records.append(value)
+            if len(records) >= expect:
+                quiet_until = quiet_until or loop.time() + 0.5
+                if loop.time() >= quiet_until:
+                    break
+    finally:
+        await consumer.stop()
+    return records

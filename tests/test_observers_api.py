@@ -1,0 +1,189 @@
+"""The intake API over real HTTP on loopback, publishing to the real tansu broker."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from ingest.observers import store
+from ingest.observers.tokens import revoke_token
+from streams.broker import EmbeddedBroker
+from tests.observers_env import Intake, make_settings, read_topic, running_intake
+
+pytestmark = pytest.mark.integration
+
+NOON = "2022-11-20T12:00:00+06:00"
+
+
+def count(station: str = "75-0001", voted: int = 800, at: str = NOON, **extra: Any) -> dict[str, Any]:
+    return {"station": station, "observed_at": at, "voted": voted, **extra}
+
+
+@pytest.fixture
+async def intake(broker: EmbeddedBroker, tmp_path: Path) -> AsyncIterator[Intake]:
+    async with running_intake(make_settings(broker.bootstrap, tmp_path)) as env:
+        yield env
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+async def post(http: aiohttp.ClientSession, env: Intake, body: Any, who: str | None = "obs1") -> tuple[int, Any]:
+    headers = env.auth(who) if who else {}
+    async with http.post(f"{env.url}/v1/counts", json=body, headers=headers) as response:
+        return response.status, await response.json()
+
+
+def codes(item: dict[str, Any]) -> set[str]:
+    return {e["code"] for e in item.get("errors", ())}
+
+
+async def test_auth_no_token_wrong_token_revoked_and_other_station(intake: Intake, http: aiohttp.ClientSession) -> None:
+    status, body = await post(http, intake, count(), who=None)
+    assert status == 401 and "Authorization: Bearer" in body["error"]["message"]
+    async with http.post(f"{intake.url}/v1/counts", json=count(), headers={"Authorization": "Bearer nonsense"}) as r:
+        assert r.status == 401 and r.headers["WWW-Authenticate"].startswith("Bearer")
+    real = intake.tokens["obs1"]
+    forged = real[:-4] + ("AAAA" if not real.endswith("AAAA") else "BBBB")  # right id, wrong secret
+    async with http.post(f"{intake.url}/v1/counts", json=count(), headers={"Authorization": f"Bearer {forged}"}) as r:
+        assert r.status == 401 and "wrong token" in (await r.json())["error"]["message"]
+    status, body = await post(http, intake, count(), who="revoked")
+    assert status == 401 and "revoked" in body["error"]["message"]
+    status, body = await post(http, intake, count("75-0002"), who="obs1")  # another observer's station
+    assert status == 403 and codes(body["items"][0]) == {"forbidden"}
+    status, body = await post(http, intake, count("71-0001", 10), who="almaty")  # Astana, not Almaty
+    assert status == 403
+    status, body = await post(http, intake, count("75-0002", 10), who="almaty")  # a coordinator's region
+    assert status == 200 and body["accepted"] == 1
+
+
+async def test_revocation_takes_effect_on_the_running_server(intake: Intake, http: aiohttp.ClientSession) -> None:
+    assert (await post(http, intake, count()))[0] == 200
+    conn = store.connect(store.db_path(intake.settings))  # as `turnout-watch tokens revoke` does
+    revoke_token(conn, intake.tokens["obs1"])
+    conn.close()
+    status, body = await post(http, intake, count(voted=900, at="2022-11-20T14:00:00+06:00"))
+    assert status == 401 and "revoked" in body["error"]["message"]
+
+
+async def test_every_validation_rule_named_per_item_and_valid_items_kept(
+    intake: Intake, http: aiohttp.ClientSession
+) -> None:
+    assert (await post(http, intake, count(voted=800), who="all"))[0] == 200
+    batch = [
+        count("99-9999", 10),  # unknown station
+        count(voted=2375),  # more than the 2374 on the list
+        count(voted=-1),  # negative
+        count(voted=700, at="2022-11-20T14:00:00+06:00"),  # lower than the 12:00 count (800)
+        count(voted=100, at="2022-11-20T06:30:00+06:00"),  # before polls open
+        count(voted=100, at="2099-11-20T12:00:00+06:00"),  # in the future
+        count(voted=100, election="kz-2023-03-19-majilis"),  # wrong election
+        count("71-0001", 500, region="Almaty"),  # a region the station is not in
+        {"station": "75-0002", "voted": "many", "observed_at": "noon", "colour": "red"},  # types, unknown field
+        count(voted=900, at="2022-11-20T14:00:00+06:00"),  # valid
+        count("71-0002", 300, source="commission"),  # valid
+    ]
+    status, body = await post(http, intake, batch, who="all")
+    assert status == 200
+    assert (body["accepted"], body["rejected"]) == (2, 9)
+    items = body["items"]
+    assert [i["index"] for i in items] == list(range(11))
+    assert codes(items[0]) == {"unknown_station"}
+    assert codes(items[1]) == {"exceeds_registered"}
+    assert "2374" in items[1]["errors"][0]["message"]
+    assert codes(items[2]) == {"negative"}
+    assert codes(items[3]) == {"lower_than_earlier"} and items[3]["errors"][0]["params"]["earlier_voted"] == 800
+    assert codes(items[4]) == {"outside_hours"}
+    assert codes(items[5]) == {"in_future"}
+    assert codes(items[6]) == {"wrong_election"}
+    assert codes(items[7]) == {"region_mismatch"}
+    assert codes(items[8]) == {"type", "bad_time", "unknown_field"}
+    assert items[9]["status"] == items[10]["status"] == "accepted"
+    records = await read_topic(intake.settings.broker or "", intake.topic, 3)
+    assert sorted((r["station"], r["voted"], r["source"]) for r in records) == [
+        ("71-0002", 300, "commission"),
+        ("75-0001", 800, "tally"),
+        ("75-0001", 900, "tally"),
+    ]
+    for record in records:  # the contract with the streams side
+        assert record["_key"] == record["station"]
+        assert record["type"] == "observer_count" and record["election"] == "kz-2022-11-20-presidential"
+        assert {"region_code", "report_id", "accepted_at", "received_at", "registered", "observer"} <= record.keys()
+    assert {r["region_code"] for r in records} == {"KZ-75", "KZ-71"}
+    status, body = await post(http, intake, batch[:2], who="all")  # nothing valid: 422
+    assert status == 422 and body["accepted"] == 0
+
+
+async def test_resend_is_idempotent_same_answer_counted_once(intake: Intake, http: aiohttp.ClientSession) -> None:
+    first = await post(http, intake, count(report_id="phone-42-1"))
+    again = await post(http, intake, count(report_id="phone-42-1"))
+    assert first[0] == again[0] == 200
+    assert first[1]["items"] == again[1]["items"]
+    assert (first[1]["accepted"], again[1]["accepted"], again[1]["duplicates"]) == (1, 0, 1)
+    no_id = await post(http, intake, count("75-0001", 1000, "2022-11-20T16:00:00+06:00"))
+    no_id_again = await post(http, intake, count("75-0001", 1000, "2022-11-20T16:00:00+06:00"))
+    assert no_id[1]["items"] == no_id_again[1]["items"]  # derived from the content
+    in_one_batch = await post(http, intake, [count(voted=1100, at="2022-11-20T18:00:00+06:00")] * 2)
+    assert (in_one_batch[1]["accepted"], in_one_batch[1]["duplicates"]) == (1, 1)
+    reused = await post(http, intake, count(voted=801, report_id="phone-42-1"))
+    assert reused[0] == 422 and codes(reused[1]["items"][0]) == {"report_id_reused"}
+    records = await read_topic(intake.settings.broker or "", intake.topic, 3)
+    assert len(records) == 3 and len({r["report_id"] for r in records}) == 3
+
+
+async def test_csv_upload_reports_lines(intake: Intake, http: aiohttp.ClientSession) -> None:
+    text = (
+        "station,observed_at,voted,source,registered\n"
+        "75-0001,2022-11-20T10:00:00+06:00,300,tally,\n"
+        "75-0002,2022-11-20T10:00:00+06:00,9999,tally,\n"
+        "71-0001,2022-11-20T10:00:00+06:00,200,commission,1810\n"
+    )
+    headers = {**intake.auth("all"), "Content-Type": "text/csv"}
+    async with http.post(f"{intake.url}/v1/counts.csv", data=text.encode(), headers=headers) as response:
+        body = await response.json()
+        assert response.status == 200
+    assert [(i["line"], i["status"]) for i in body["items"]] == [(2, "accepted"), (3, "rejected"), (4, "accepted")]
+    assert codes(body["items"][1]) == {"exceeds_registered"}
+    async with http.get(f"{intake.url}/v1/stations/71-0001", headers=intake.auth("obs2")) as response:
+        view = await response.json()
+    assert view["region_code"] == "KZ-71" and view["last"]["commission"]["registered"] == 1810
+    assert view["last"]["tally"] is None
+    async with http.get(f"{intake.url}/v1/stations/71-0001", headers=intake.auth("obs1")) as response:
+        assert response.status == 403
+    async with http.get(f"{intake.url}/v1/stations/00-0000", headers=intake.auth("obs1")) as response:
+        assert response.status == 404
+
+
+async def test_rate_limit_and_size_limit(broker: EmbeddedBroker, tmp_path: Path, http: aiohttp.ClientSession) -> None:
+    settings = make_settings(
+        broker.bootstrap, tmp_path, observers_rate=0.01, observers_burst=2, observers_max_body=2048
+    )
+    async with running_intake(settings) as env:
+        assert (await post(http, env, count(voted=1)))[0] == 200
+        assert (await post(http, env, count(voted=1)))[0] == 200
+        async with http.post(f"{env.url}/v1/counts", json=count(voted=2), headers=env.auth("obs1")) as response:
+            assert response.status == 429 and int(response.headers["Retry-After"]) >= 1
+        assert (await post(http, env, count("75-0002", 5), who="obs2"))[0] == 200  # per token
+        big = [count(voted=i) for i in range(100)]
+        async with http.post(f"{env.url}/v1/counts", json=big, headers=env.auth("obs2")) as response:
+            assert response.status == 413 and "2048 bytes" in (await response.json())["error"]["message"]
+
+
+async def test_metrics_are_valid_prometheus(intake: Intake, http: aiohttp.ClientSession) -> None:
+    await post(http, intake, [count(voted=800), count(voted=-5)])
+    async with http.get(f"{intake.url}/metrics") as response:
+        text = await response.text()
+    assert 'turnout_watch_intake_counts_total{outcome="accepted"} 1.0' in text
+    assert 'turnout_watch_intake_rejections_total{code="negative"} 1.0' in text
+    assert "turnout_watch_intake_broker_up 1.0" in text
+    assert "turnout_watch_intake_publish_seconds_count 1.0" in text
+    check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
