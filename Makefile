@@ -15,12 +15,17 @@ $(BIN)/turnout-watch: pyproject.toml
 
 venv: $(BIN)/turnout-watch
 
-# promtool (Debian's prometheus package) checks our metrics in the tests.
+# promtool (Debian's prometheus package) checks our metrics in the tests; Debian's chromium runs the form tests
+# (Playwright's own browser download does not work here).
 system-deps:
 	@command -v promtool >/dev/null 2>&1 || { \
 	  echo "installing Debian's prometheus package (for promtool)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+	@test -x /usr/bin/chromium || { \
+	  echo "installing Debian's chromium package (the observer form is tested in headless Chromium)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
 ## Replay the 20 Nov 2022 presidential election day through the whole pipeline (SPEED=max for fastest).
 demo: venv

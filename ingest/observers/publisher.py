@@ -4,10 +4,13 @@ Modes: *direct* while the broker answers; *spooling* from the first record it do
 until the spool is empty again. While spooling, new records go behind the spooled ones (not to the
 broker directly), so the topic receives them in the order they were accepted.
 
-A record whose send timed out may still be delivered later by the producer (aiokafka keeps retrying
-a batch for a leader it cannot reach). Such a record is spooled *and* its delivery future kept: the
-drainer waits for that future and skips the record if it was delivered after all, so it reaches the
-topic once.
+A send that failed or timed out after it was handed to the producer is ambiguous: the broker may
+have written it without answering (a paused broker answers nothing, then processes what it had
+buffered). Such a record is spooled as *uncertain*, with its delivery future if still pending. Before
+re-sending uncertain records the drainer waits for those futures, then reads the topic after the last
+offset the broker acknowledged to us in each partition, and skips the report_ids it finds there, so
+every accepted report reaches the topic once. (An idempotent producer would settle this in the
+broker, but tansu refuses InitProducerId.)
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Literal
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from ingest.observers.errors import NotDurableError, SpoolError
@@ -54,6 +57,8 @@ class DurablePublisher:
         self.spooling = len(spool) > 0
         self.on_ack = on_ack  # seconds from send to broker ack (metrics)
         self._limbo: dict[int, asyncio.Future[Any]] = {}  # spool seq -> a send that may still land
+        self._uncertain: set[int] = set()  # spool seqs whose first send may have landed
+        self._acked: dict[int, int] = {}  # partition -> last offset the broker acknowledged to us
         self._delivered: set[int] = set()  # spool seqs acknowledged out of order
         self._wake = asyncio.Event()
         self._drainer: asyncio.Task[None] | None = None
@@ -124,12 +129,10 @@ class DurablePublisher:
         for (key, value), fut in zip(records, futures, strict=True):
             if fut is not None and fut.done() and not fut.cancelled() and fut.exception() is None:
                 where.append("broker")
+                self._note_ack(fut.result())
                 if self.on_ack:
                     self.on_ack(time.monotonic() - started)
                 continue
-            if fut is not None and fut.done():
-                fut.exception()  # retrieved: failed for good, it will not land
-                fut = None
             where.append("spool")
             to_spool.append((key, value))
             limbo.append(fut)
@@ -137,9 +140,55 @@ class DurablePublisher:
             self.spooling = True
             entries = await self._to_spool(to_spool)
             for entry, fut in zip(entries, limbo, strict=True):
-                if fut is not None:
-                    self._limbo[entry.seq] = fut
+                if fut is not None:  # handed to the producer: it may have landed
+                    self._uncertain.add(entry.seq)
+                    if not fut.done():
+                        self._limbo[entry.seq] = fut
+                    elif not fut.cancelled():
+                        fut.exception()  # retrieved, so asyncio does not warn
         return where
+
+    def _note_ack(self, metadata: Any) -> None:
+        partition, offset = int(metadata.partition), int(metadata.offset)
+        if offset > self._acked.get(partition, -1):
+            self._acked[partition] = offset
+
+    async def _landed(self, report_ids: set[str]) -> set[str]:
+        """Which of these report_ids are on the topic after the offsets the broker acknowledged to us."""
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None, auto_offset_reset="earliest"
+        )
+        await asyncio.wait_for(consumer.start(), self.timeout + 1)
+        found: set[str] = set()
+        try:
+            partitions = [
+                TopicPartition(self.topic, p) for p in sorted(consumer.partitions_for_topic(self.topic) or ())
+            ]
+            if not partitions:
+                await consumer.force_metadata_update()
+                partitions = [
+                    TopicPartition(self.topic, p) for p in sorted(consumer.partitions_for_topic(self.topic) or ())
+                ]
+            consumer.assign(partitions)
+            ends = await consumer.end_offsets(partitions)
+            for tp in partitions:
+                start = self._acked.get(tp.partition, -1) + 1
+                consumer.seek(tp, start if start <= ends[tp] else 0)  # an emptied log (restarted tansu): all of it
+            deadline = asyncio.get_running_loop().time() + 10 * self.timeout
+            while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise SpoolError("could not read the topic back to check uncertain sends; will retry")
+                batch = await consumer.getmany(*partitions, timeout_ms=200)
+                for messages in batch.values():
+                    for message in messages:
+                        with contextlib.suppress(ValueError, TypeError, AttributeError):
+                            rid = json.loads(message.value).get("report_id")
+                            if rid in report_ids:
+                                found.add(rid)
+        finally:
+            await consumer.stop()
+        log.info("%d of %d uncertain sends had landed", len(found), len(report_ids))
+        return found
 
     async def _to_spool(self, records: list[tuple[str, dict[str, Any]]]) -> list[SpoolEntry]:
         try:
@@ -159,9 +208,12 @@ class DurablePublisher:
                 await self.drain_once()
             except asyncio.CancelledError:
                 raise
-            except (KafkaError, OSError, TurnoutWatchError) as exc:
-                log.warning("spool drain failed, will retry: %s", exc)
+            except (KafkaError, OSError, TimeoutError, TurnoutWatchError) as exc:
+                log.warning("spool drain failed, will retry: %s", exc or type(exc).__name__)
                 await asyncio.sleep(0.5)
+            except Exception:  # the drainer must outlive any surprise; the spool keeps the records
+                log.exception("spool drain failed unexpectedly, will retry")
+                await asyncio.sleep(1.0)
 
     async def drain_once(self) -> None:
         """Publish the spool's head in order, as far as the broker takes it."""
@@ -180,18 +232,26 @@ class DurablePublisher:
         while len(self.spool) > 0:
             entries = self.spool.pending(DRAIN_CHUNK)
             sends: dict[int, asyncio.Future[Any]] = {}
+            landed: set[str] = set()
+            uncertain = [e for e in entries if e.seq in self._uncertain and e.seq not in self._delivered]
+            if uncertain:
+                pending = [self._limbo[e.seq] for e in uncertain if e.seq in self._limbo]
+                if pending:
+                    await asyncio.wait(pending, timeout=self.timeout)
+                    if not all(f.done() for f in pending):
+                        return  # a first send may still land: wait, keeping the order behind it
+                for e in uncertain:
+                    fut = self._limbo.pop(e.seq, None)
+                    if fut is not None and not fut.cancelled() and fut.exception() is None:
+                        self._note_ack(fut.result())
+                        self._delivered.add(e.seq)
+                landed = await self._landed({str(e.value.get("report_id")) for e in uncertain})
             for entry in entries:
                 if entry.seq in self._delivered:
                     continue
-                earlier = self._limbo.get(entry.seq)
-                if earlier is not None:
-                    await asyncio.wait([earlier], timeout=self.timeout)
-                    if not earlier.done():
-                        break  # its first send may still land: wait, and keep the order behind it
-                    del self._limbo[entry.seq]
-                    if not earlier.cancelled() and earlier.exception() is None:
-                        self._delivered.add(entry.seq)
-                        continue
+                if entry.seq in self._uncertain and entry.value.get("report_id") in landed:
+                    self._delivered.add(entry.seq)
+                    continue
                 sends[entry.seq] = await asyncio.wait_for(
                     self.producer.send(self.topic, encode(entry.value), key=entry.key.encode()), self.timeout
                 )
@@ -199,12 +259,19 @@ class DurablePublisher:
                 await asyncio.wait(list(sends.values()), timeout=self.timeout)
             for seq, fut in sends.items():
                 if fut.done() and not fut.cancelled() and fut.exception() is None:
+                    self._note_ack(fut.result())
                     self._delivered.add(seq)
-                elif not fut.done():
-                    self._limbo[seq] = fut  # may land later: never send it twice
+                    self._uncertain.discard(seq)
+                else:
+                    self._uncertain.add(seq)  # may land later: never send it twice unseen
+                    if not fut.done():
+                        self._limbo[seq] = fut
+                    elif not fut.cancelled():
+                        fut.exception()
             upto = entries[0].seq
             while upto in self._delivered:
                 self._delivered.discard(upto)
+                self._uncertain.discard(upto)
                 upto += 1
             if upto == entries[0].seq:
                 self._topics_ready = False  # nothing went through: check the topics again next time
