@@ -10,21 +10,9 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.aiohttp import make_aiohttp_handler
 
-from detectors.flags import SEVERITIES, Flag
+from detectors.flags import DETECTORS, SEVERITIES, Flag
 from detectors.tracker import ObservedEstimate, RegionUpdate
 
-DETECTORS = (
-    "out_of_range",
-    "falling_turnout",
-    "cross_sectional_jump",
-    "expected_curve_jump",
-    "growth_after_close",
-    "national_inconsistency",
-    "release_revised",
-    "time_reversal",
-    "official_above_observed",
-    "protocol_above_tally",
-)
 STREAMS = ("releases", "observer_counts")
 #: From a few milliseconds (agent on one machine) to minutes (a worker catching up after a restart).
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)

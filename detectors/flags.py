@@ -7,6 +7,19 @@ from typing import Any, Literal
 
 Severity = Literal["info", "warning", "critical"]
 SEVERITIES: tuple[Severity, ...] = ("info", "warning", "critical")
+#: Detectors whose anomalies belong to a region and can persist across releases (see AlertBook).
+REGION_DETECTORS = (
+    "out_of_range",
+    "falling_turnout",
+    "cross_sectional_jump",
+    "expected_curve_jump",
+    "growth_after_close",
+    "national_inconsistency",
+)
+RELEASE_DETECTORS = ("release_revised", "time_reversal")
+OBSERVER_DETECTORS = ("official_above_observed", "protocol_above_tally")
+#: Every detector name a flag can carry.
+DETECTORS = REGION_DETECTORS + RELEASE_DETECTORS + OBSERVER_DETECTORS
 
 
 @dataclass(frozen=True)

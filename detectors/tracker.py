@@ -20,7 +20,7 @@ from detectors.alerts import AlertBook
 from detectors.closing import growth_after_close
 from detectors.config import DetectorConfig
 from detectors.curves import ExpectedCurves
-from detectors.flags import Flag, Severity
+from detectors.flags import REGION_DETECTORS, Flag, Severity
 from detectors.jumps import cross_sectional_jump, expected_curve_jump, expected_curve_residuals
 from detectors.national import weighted_national
 from detectors.observed import official_above_observed, ratio_estimate, student_threshold
@@ -40,16 +40,7 @@ __all__ = [
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
-#: Detectors whose anomalies are per region and can persist across releases (see AlertBook).
-REGION_DETECTORS = (
-    "out_of_range",
-    "falling_turnout",
-    "cross_sectional_jump",
-    "expected_curve_jump",
-    "growth_after_close",
-    "national_inconsistency",
-)
-OBSERVED_DETECTORS = ("official_above_observed",)
+OBSERVED_DETECTORS = ("official_above_observed",)  # region-level; protocols are per station
 
 
 @dataclass(frozen=True)
