@@ -26,7 +26,9 @@ async def test_form_submits_confirms_and_explains_errors(broker: EmbeddedBroker,
             page = await browser.new_page(viewport={"width": 360, "height": 740}, locale="ru-RU")  # a small phone
             await page.goto(env.url + "/")
             assert await page.text_content("label[for=station]") == "Номер участка"
-            assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # no sideways scroll
+            assert await page.evaluate(
+                "document.documentElement.scrollWidth <= window.innerWidth"
+            )  # no sideways scroll
 
             await page.fill("#token", env.tokens["obs1"])
             await page.fill("#station", "75-0001")

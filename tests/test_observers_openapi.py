@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 import schemathesis
-from schemathesis.specs.openapi.checks import positive_data_acceptance
 import yaml
 from hypothesis import HealthCheck, given, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from ingest.observers.views import _openapi_text
 from streams.broker import EmbeddedBroker, free_port
