@@ -42,6 +42,7 @@ test: system-deps venv lint
 
 bench: venv
 	$(BIN)/python bench/agent_throughput.py --releases 20000 --elections 200
+	$(BIN)/python bench/observer_intake.py --stations 10000 --concurrency 64
 
 clean:
 	rm -rf $(VENV) run .pytest_cache .mypy_cache .ruff_cache *.egg-info

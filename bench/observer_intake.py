@@ -1,0 +1,114 @@
+"""Sustained accepted observer reports per second through the intake API, and POST -> broker-ack latency.
+
+Starts the embedded broker and `turnout-watch observers serve` (a separate process), registers N
+simulated stations with one observer token each, then posts one hour's reports of every station
+(tally + most commission figures, as `observers-sim` makes them) at once, one report per request as
+phones send them, with C concurrent connections from this process. A 2xx is only given after the
+broker's acks=all, so each request's latency is POST -> broker ack. Then it reads the topic back and
+checks that every accepted report is there exactly once. Reproduce:
+
+    .venv/bin/python bench/observer_intake.py --stations 10000 --hour 12:00 --concurrency 64
+
+Prints one JSON line. The load generator shares the machine (and its cores) with the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from ingest.observers import store
+from ingest.observers.registry import save_stations
+from ingest.observers.simulate import make_stations, post_counts, simulate_counts
+from ingest.observers.tokens import new_tokens_bulk, save_tokens
+from streams.broker import free_port, launch_broker
+from turnout_watch.dayfile import load_day
+from turnout_watch.settings import load_settings
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.observers_env.read_topic
+from tests.observers_env import read_topic
+
+DAY = Path(__file__).resolve().parents[1] / "data" / "elections" / "kz-2022-11-20-presidential.jsonl"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stations", type=int, default=10_000)
+    parser.add_argument("--hour", default="12:00", help="whose reports to post (a release time of the day)")
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+
+    broker = launch_broker()
+    with tempfile.TemporaryDirectory(prefix="tw-bench-intake-") as tmp:
+        unique = uuid.uuid4().hex[:8]
+        settings = load_settings(broker=broker.bootstrap, data_dir=Path(tmp), topic_prefix=f"b{unique}.")
+        day = load_day(DAY)
+        stations = make_stations(day.election, args.stations, args.seed)
+        events = [e for e in simulate_counts(day, stations, args.seed) if e["observed_at"][11:16] == args.hour]
+        conn = store.connect(store.db_path(settings))
+        save_stations(conn, stations)
+        issued = new_tokens_bulk("observer", {s.station: [s.station] for s in stations})
+        save_tokens(conn, [record for _, record in issued])
+        conn.close()
+        tokens = {next(iter(record.scope)): token for token, record in issued}
+        port = free_port()
+        env = {**os.environ, "TURNOUT_WATCH_DATA_DIR": tmp, "TURNOUT_WATCH_TOPIC_PREFIX": settings.topic_prefix}
+        server = subprocess.Popen(
+            [sys.executable, "-m", "turnout_watch.cli", "--broker", broker.bootstrap, "observers", "serve",
+             "--day", str(DAY), "--port", str(port)],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        base = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(100):
+                try:
+                    urllib.request.urlopen(base + "/healthz", timeout=1).close()
+                    break
+                except OSError:
+                    time.sleep(0.2)
+            stats = asyncio.run(post_counts(base, events, tokens, concurrency=args.concurrency))
+            records = asyncio.run(
+                read_topic(broker.bootstrap, f"{settings.topic_prefix}observer-counts", stats.accepted, 60)
+            )
+        finally:
+            server.terminate()
+            server.wait(10)
+            broker.stop()
+    ids = [r["report_id"] for r in records]
+    lat = np.array(stats.latencies) * 1000
+    print(
+        json.dumps(
+            {
+                "stations": len(stations),
+                "reports": len(events),
+                "accepted": stats.accepted,
+                "rejected": stats.rejected,
+                "retries": stats.retries,
+                "seconds": round(stats.seconds, 2),
+                "accepted_per_s": round(stats.accepted / stats.seconds, 1),
+                "latency_ms_p50": round(float(np.percentile(lat, 50)), 1),
+                "latency_ms_p99": round(float(np.percentile(lat, 99)), 1),
+                "in_topic": len(ids),
+                "in_topic_unique": len(set(ids)),
+                "count_check": "ok" if len(ids) == len(set(ids)) == stats.accepted else "MISMATCH",
+                "concurrency": args.concurrency,
+                "cpus": os.cpu_count(),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
