@@ -6,6 +6,9 @@ national figure), `detector` and `severity` come from closed lists, `stream` nam
 
 from __future__ import annotations
 
+import time
+from datetime import datetime
+
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.aiohttp import make_aiohttp_handler
@@ -72,6 +75,30 @@ class PipelineMetrics:
             "turnout_watch_region_official_minus_observed_points",
             "Official turnout minus the observers' estimate at the same hour, points",
             labels,
+            registry=registry,
+        )
+        self.last_flag = Gauge(
+            "turnout_watch_region_last_flag_timestamp_seconds",
+            "Unix time the latest flag of this detector and severity was raised for the region (alert rules)",
+            ("election", "region", "detector", "severity"),
+            registry=registry,
+        )
+        self.last_flag_as_of = Gauge(
+            "turnout_watch_region_last_flag_as_of_timestamp_seconds",
+            "Unix time of the release (or hour) the latest flag of this detector and severity is about",
+            ("election", "region", "detector", "severity"),
+            registry=registry,
+        )
+        self.last_count = Gauge(
+            "turnout_watch_region_last_observer_count_timestamp_seconds",
+            "Unix time an observer count from the region last reached the pipeline",
+            labels,
+            registry=registry,
+        )
+        self.polls = Gauge(
+            "turnout_watch_election_polls_timestamp_seconds",
+            "When polls open and close (edge: open|close), from the election's releases",
+            ("election", "edge"),
             registry=registry,
         )
         self.region_info = Gauge(
@@ -158,9 +185,25 @@ class PipelineMetrics:
             self.observed_stations.labels(*key).set(e.stations)
             self.observed_gap.labels(*key).set(e.gap)
 
-    def record_flags(self, flags: list[Flag]) -> None:
+    def record_flags(self, flags: list[Flag], now: float | None = None) -> None:
+        raised = time.time() if now is None else now
         for flag in flags:
             self.flags.labels(flag.detector, flag.severity).inc()
+            key = (flag.election, flag.region_code, flag.detector, flag.severity)
+            self.last_flag.labels(*key).set(raised)
+            self.last_flag_as_of.labels(*key).set(datetime.fromisoformat(flag.as_of).timestamp())
+
+    def record_counts(self, regions: set[tuple[str, str]], now: float | None = None) -> None:
+        """Observer counts from these (election, region) pairs just reached the pipeline."""
+        seen = time.time() if now is None else now
+        for key in regions:
+            self.last_count.labels(*key).set(seen)
+
+    def record_polls(self, election: str, opens: datetime | None, closes: datetime | None) -> None:
+        if opens is not None:
+            self.polls.labels(election, "open").set(opens.timestamp())
+        if closes is not None:
+            self.polls.labels(election, "close").set(closes.timestamp())
 
 
 def metrics_app(registry: CollectorRegistry) -> web.Application:

@@ -17,7 +17,7 @@ class Release:
     """A CEC release after the edge normalised it: region codes (the national figure under `KZ`).
 
     The optional context travels with every release so a worker needs no other topic to judge it:
-    `timezone` (local hours for expected curves), `polls_close`, `registered` voters per region code
+    `timezone` (local hours for expected curves), `polls_open`/`polls_close`, `registered` voters per region code
     (weights of the national figure) and `revision` (0 = as first published).
     """
 
@@ -27,6 +27,7 @@ class Release:
     turnout: Mapping[str, float]
     timezone: str | None = None
     polls_close: datetime | None = None
+    polls_open: datetime | None = None
     registered: Mapping[str, int] = field(default_factory=dict)
     revision: int = 0
 
@@ -39,6 +40,8 @@ class Release:
         }
         if self.timezone:
             out["timezone"] = self.timezone
+        if self.polls_open:
+            out["polls_open"] = self.polls_open.isoformat()
         if self.polls_close:
             out["polls_close"] = self.polls_close.isoformat()
         if self.registered:
@@ -49,7 +52,7 @@ class Release:
 
     @classmethod
     def from_dict(cls, obj: Mapping[str, Any]) -> Release:
-        close = obj.get("polls_close")
+        close, opens = obj.get("polls_close"), obj.get("polls_open")
         return cls(
             election=obj["election"],
             as_of=datetime.fromisoformat(obj["as_of"]),
@@ -57,6 +60,7 @@ class Release:
             turnout={str(k): float(v) for k, v in obj["turnout"].items()},
             timezone=obj.get("timezone"),
             polls_close=datetime.fromisoformat(close) if close else None,
+            polls_open=datetime.fromisoformat(opens) if opens else None,
             registered={str(k): int(v) for k, v in (obj.get("registered") or {}).items()},
             revision=int(obj.get("revision") or 0),
         )

@@ -72,7 +72,8 @@ def election_context(election: Election, gazetteer: Gazetteer | None = None) -> 
     if isinstance(total, int) and total > 0:
         registered[NATIONAL] = total
     close = datetime.combine(election.date, election.polls_close, tzinfo=election.tz)
-    return {"timezone": election.timezone, "polls_close": close, "registered": registered}
+    opens = datetime.combine(election.date, election.polls_open, tzinfo=election.tz)
+    return {"timezone": election.timezone, "polls_open": opens, "polls_close": close, "registered": registered}
 
 
 def region_names(gazetteer: Gazetteer | None = None) -> dict[str, str]:

@@ -112,6 +112,7 @@ def register_agents(pipeline: Pipeline) -> None:
                     if event.message.topic == topics.releases:
                         release = Release.from_dict(obj)
                         result = pipeline.tracker(release.election).process(release)
+                        metrics.record_polls(release.election, release.polls_open, release.polls_close)
                     else:
                         deltas = {(obj["election"], obj["region_code"], float(obj["bucket"])): np.array(obj["stats"])}
                         result = pipeline.tracker(obj["election"]).add_observed(deltas)
@@ -137,6 +138,7 @@ def register_agents(pipeline: Pipeline) -> None:
                     metrics.malformed.labels("observer_counts").inc()
                     log.warning("skipping an observer count that breaks the contract: %s", exc)
             update = ledger.add(counts)
+            metrics.record_counts({(c.election, c.region) for c in counts})
             pending: list[Awaitable[Any]] = []
             for (election, region, bucket), delta in update.deltas.items():
                 value = {"election": election, "region_code": region, "bucket": bucket, "stats": delta.tolist()}
