@@ -15,17 +15,18 @@ $(BIN)/turnout-watch: pyproject.toml
 
 venv: $(BIN)/turnout-watch
 
-# promtool (Debian's prometheus package) checks our metrics in the tests; Debian's chromium runs the form tests
-# (Playwright's own browser download does not work here).
+# Debian packages the tests use for real: prometheus (promtool, the server), prometheus-alertmanager (amtool
+# tests the alert routing) and chromium (the observer form; Playwright's own browser download does not work
+# here). One `apt-get update`, then only what is missing.
+SYSTEM_PACKAGES := prometheus:promtool prometheus-alertmanager:amtool chromium:chromium
 system-deps:
-	@command -v promtool >/dev/null 2>&1 || { \
-	  echo "installing Debian's prometheus package (for promtool)"; \
+	@missing=""; for pair in $(SYSTEM_PACKAGES); do \
+	  command -v $${pair##*:} >/dev/null 2>&1 || missing="$$missing $${pair%%:*}"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
-	@test -x /usr/bin/chromium || { \
-	  echo "installing Debian's chromium package (the observer form is tested in headless Chromium)"; \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	    --no-install-recommends $$missing >/dev/null; fi
 
 ## Replay the 20 Nov 2022 presidential election day through the whole pipeline (SPEED=max for fastest).
 demo: venv

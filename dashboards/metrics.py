@@ -47,6 +47,12 @@ class PipelineMetrics:
             labels,
             registry=registry,
         )
+        self.jump_z = Gauge(
+            "turnout_watch_region_jump_z",
+            "Robust z of the region's latest rise against the other regions' at the same release",
+            labels,
+            registry=registry,
+        )
         self.as_of = Gauge(
             "turnout_watch_region_as_of_timestamp_seconds",
             "Unix time of the release the region's figure is 'as of'",
@@ -168,6 +174,8 @@ class PipelineMetrics:
             if update.delta == update.delta:  # not NaN: the region had a previous figure
                 delta.set(update.delta)
                 rate.set(update.rate)
+            if update.jump_z == update.jump_z:
+                self.jump_z.labels(update.election, update.region_code).set(update.jump_z)
 
     def record_estimates(self, estimates: list[ObservedEstimate]) -> None:
         """Latest hour wins per region (estimates of older hours arrive when late counts do)."""

@@ -78,6 +78,7 @@ class RegionUpdate:
     delta: float
     hours: float
     as_of_seconds: float
+    jump_z: float = float("nan")  # robust z of the rise against the other regions' (NaN: none)
 
     @property
     def rate(self) -> float:
@@ -97,4 +98,5 @@ class RegionUpdate:
             "delta_points": num(self.delta),
             "hours": num(self.hours),
             "points_per_hour": num(self.rate),
+            "jump_z": num(self.jump_z),
         }

@@ -21,7 +21,7 @@ from detectors.closing import growth_after_close
 from detectors.config import DetectorConfig
 from detectors.curves import ExpectedCurves
 from detectors.flags import REGION_DETECTORS, Flag, Severity
-from detectors.jumps import cross_sectional_jump, expected_curve_jump, expected_curve_residuals
+from detectors.jumps import JumpScores, cross_sectional_jump, expected_curve_jump, expected_curve_residuals
 from detectors.national import weighted_national
 from detectors.observed import official_above_observed, ratio_estimate, student_threshold
 from detectors.observers import Bucket, RegionSums
@@ -152,9 +152,10 @@ class TurnoutTracker:
         b = self._batch(release)
         self._tz = ZoneInfo(release.timezone) if release.timezone else release.as_of.tzinfo
         model = self._curve_model(b)
+        jump = self._jump_scores(b)
         raised = [
             *self._value_flags(b),
-            *self._jump_flags(b, model),
+            *self._jump_flags(b, model, jump),
             *self._curve_flags(b, model),
             *self._after_close_flags(b),
             *self._national_flags(b),
@@ -178,6 +179,7 @@ class TurnoutTracker:
                         float(b.delta[i]),
                         float(b.hours[i]),
                         b.now,
+                        float(jump.z[i]),
                     )
                 )
         self.latest_as_of = max(self.latest_as_of, b.now)
@@ -373,7 +375,15 @@ class TurnoutTracker:
             )
         return flags
 
-    def _jump_flags(self, b: _Batch, model: _CurveModel | None) -> list[Flag]:
+    def _jump_scores(self, b: _Batch) -> JumpScores:
+        """Robust z of every fresh region's rise against the others' (also exported, for the watch room's grid)."""
+        cfg = self.config
+        hours = b.hours
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rates = np.where(b.fresh & ~b.national & (hours > 0), b.delta / hours, np.nan)
+        return cross_sectional_jump(rates, scale_floor=cfg.jump_scale_floor, relative_floor=cfg.jump_relative_floor)
+
+    def _jump_flags(self, b: _Batch, model: _CurveModel | None, scores: JumpScores) -> list[Flag]:
         """Cross-sectional jumps; one that the region's own past curve predicts is noted (info), not alerted.
 
         No other region rose like it, but a past election shows the region rising like this at this
@@ -381,11 +391,7 @@ class TurnoutTracker:
         more than `habit_share` of the excess over the other regions, it is a known habit, not news.
         """
         cfg = self.config
-        eligible = b.fresh & ~b.national
         hours = b.hours
-        with np.errstate(invalid="ignore", divide="ignore"):
-            rates = np.where(eligible & (hours > 0), b.delta / hours, np.nan)
-        scores = cross_sectional_jump(rates, scale_floor=cfg.jump_scale_floor, relative_floor=cfg.jump_relative_floor)
         expected = scores.peer_median * hours
         with np.errstate(invalid="ignore"):
             hit = (
