@@ -91,6 +91,13 @@ def cli(ctx: click.Context, config: Path | None, broker: str | None, verbose: in
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the flags the pipeline published to this flags file.",
 )
+@click.option(
+    "--backfill",
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
+    help="Instead of a live replay: write the day's metrics with their original timestamps into the Prometheus "
+    "TSDB directory DIR (OpenMetrics + promtool; offline, no broker).",
+)
 @click.pass_context
 def replay(
     ctx: click.Context,
@@ -101,15 +108,29 @@ def replay(
     hold: bool,
     no_progress: bool,
     output: Path | None,
+    backfill: Path | None,
 ) -> None:
     """Replay DAY_FILE (or a scraper's archive directory) through the whole pipeline.
 
     Prints each flag as it is raised, then a summary. Example:
     turnout-watch replay data/elections/kz-2022-11-20-presidential.jsonl --speed max
+
+    With --backfill DIR the day goes into Prometheus on its real date instead (start Prometheus with
+    --storage.tsdb.path=DIR, or move DIR's blocks into a running server's data directory).
     """
     from turnout_watch.dayfile import write_flags
     from turnout_watch.replay import run_replay
 
+    if backfill is not None:
+        from dashboards.backfill import backfill_day
+
+        result = backfill_day(day_file, backfill, history_dir=_settings(ctx).history_dir)
+        click.echo(
+            f"{result.election}: {result.samples} samples of {result.series} series, "
+            f"{result.start:%Y-%m-%d %H:%M} to {result.end:%H:%M %Z}, imported into {backfill} "
+            f"(prometheus --storage.tsdb.path={backfill})"
+        )
+        return
     settings = _settings(ctx, metrics_port=metrics_port)
     if workers == 0 and not settings.broker:
         raise click.UsageError("--workers 0 needs an external --broker whose workers are already running")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from detectors.flags import Flag
 from detectors.observers import Count, StationChecker, StationLedger
-from detectors.tracker import DetectorConfig, RegionUpdate, TurnoutTracker
+from detectors.tracker import DetectorConfig, ObservedEstimate, RegionUpdate, TurnoutTracker
 from ingest.normalize import normalize_release, region_names
 from turnout_watch.dayfile import CecRelease, DayFile, ObserverCount, load_day
 from turnout_watch.errors import TurnoutWatchError
@@ -19,6 +19,7 @@ from turnout_watch.history import load_curves
 class DetectResult:
     flags: list[Flag] = field(default_factory=list)
     updates: list[RegionUpdate] = field(default_factory=list)
+    estimates: list[ObservedEstimate] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     releases: int = 0
     observer_counts: int = 0
@@ -47,7 +48,9 @@ def detect_day(
         if counts:
             update = ledger.add(counts)
             result.observer_counts += len(counts)
-            result.flags.extend(tracker.add_observed(update.deltas).flags)
+            observed = tracker.add_observed(update.deltas)
+            result.flags.extend(observed.flags)
+            result.estimates.extend(observed.estimates)
             result.flags.extend(checker.check(update.comparisons, day.election.tz))
 
     for event in day.events:
@@ -64,6 +67,7 @@ def detect_day(
         processed = tracker.process(normalized.release)
         result.flags.extend(processed.flags)
         result.updates.extend(processed.updates)
+        result.estimates.extend(processed.estimates)
     flush()
     return result
 
