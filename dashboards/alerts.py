@@ -19,6 +19,8 @@ FOLDER_UID = "turnout-watch"
 GROUP = "turnout-watch"
 
 Op = Literal[">", "<"]
+#: 95th percentile of Kafka -> flags/metrics latency per stream (a rule and a watch-room panel).
+LATENCY_P95 = "histogram_quantile(0.95, sum by (le, stream) (rate(turnout_watch_event_latency_seconds_bucket[5m])))"
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,7 @@ RULES: tuple[AlertRule, ...] = (
     ),
     AlertRule(
         name="PipelineLagging",
-        query="histogram_quantile(0.95, sum by (le, stream) (rate(turnout_watch_event_latency_seconds_bucket[5m])))",
+        query=LATENCY_P95,
         op=">",
         threshold=60,
         severity="warning",

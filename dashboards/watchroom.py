@@ -1,0 +1,359 @@
+"""The watch room's Grafana dashboards, as code (Grafana Foundation SDK builders).
+
+`watch_room()` is the screen the room watches all day: turnout per region with each CEC release
+marked, the region x release grid of increments coloured by how unusual they are (robust z against
+the other regions), active flags, official vs observed with the observers' interval, and the health
+of scraping, intake and pipeline. `region_drilldown()` is one region on one screen (template variable).
+Every PromQL expression is listed by `expressions()` so a test can run each on a real Prometheus.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from grafana_foundation_sdk.builders import bargauge, prometheus, stat, statushistory, table, timeseries
+from grafana_foundation_sdk.builders.dashboard import (
+    AnnotationQuery,
+    Dashboard,
+    QueryVariable,
+    Row,
+    ThresholdsConfig,
+)
+from grafana_foundation_sdk.models.dashboard import (
+    DataSourceRef,
+    Threshold,
+    ThresholdsMode,
+    VariableHide,
+    VariableRefresh,
+)
+
+from dashboards.alerts import DATASOURCE_UID, LATENCY_P95
+
+DATASOURCE = DataSourceRef(type_val="prometheus", uid=DATASOURCE_UID)
+E = 'election=~"$election"'
+R = 'region="$region"'
+OBSERVED = f"turnout_watch_region_observed_turnout_percent{{{E}}}"
+SE = f"turnout_watch_region_observed_se_points{{{E}}}"
+OBSERVED_R = f"turnout_watch_region_observed_turnout_percent{{{E}, {R}}}"
+SE_R = f"turnout_watch_region_observed_se_points{{{E}, {R}}}"
+
+
+def _q(expr: str, legend: str = "", instant: bool = False, table_format: bool = False) -> prometheus.Dataquery:
+    query = prometheus.Dataquery().expr(expr).datasource(DATASOURCE)
+    if legend:
+        query = query.legend_format(legend)
+    if instant:
+        query = query.instant()
+    if table_format:
+        query = query.format("table")  # type: ignore[arg-type]
+    return query
+
+
+def _thresholds(*steps: tuple[float | None, str]) -> ThresholdsConfig:
+    return (
+        ThresholdsConfig()
+        .mode(ThresholdsMode.ABSOLUTE)
+        .steps([Threshold(value=value, color=color) for value, color in steps])
+    )
+
+
+def _variables(dashboard: Dashboard, with_region: bool) -> Dashboard:
+    dashboard = dashboard.with_variable(
+        QueryVariable("election")
+        .label("Election")
+        .datasource(DATASOURCE)
+        .query("label_values(turnout_watch_region_turnout_percent, election)")
+        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .include_all(True)
+        .multi(False)
+    )
+    if with_region:
+        dashboard = dashboard.with_variable(
+            QueryVariable("region")
+            .label("Region")
+            .datasource(DATASOURCE)
+            .query(f"label_values(turnout_watch_region_turnout_percent{{{E}}}, region)")
+            .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+            .hide(VariableHide.DONT_HIDE)
+        )
+    return dashboard
+
+
+def _release_marks() -> AnnotationQuery:
+    """A mark on every graph when the national figure's "as of" changes: a CEC release arrived."""
+    return (
+        AnnotationQuery()
+        .name("CEC releases")
+        .datasource(DATASOURCE)
+        .enable(True)
+        .icon_color("rgba(255, 255, 255, 0.6)")
+        .target(  # type: ignore[arg-type]  # Grafana takes a data source's own query as annotation target
+            _q(f'changes(turnout_watch_region_as_of_timestamp_seconds{{region="KZ", {E}}}[2m]) > 0').ref_id("releases")
+        )
+    )
+
+
+def watch_room() -> Dashboard:
+    d = (
+        Dashboard("Turnout watch room")
+        .uid("turnout-watch-room")
+        .tags(["turnout-watch"])
+        .refresh("30s")
+        .time("now-24h", "now")
+        .timezone("browser")
+        .annotation(_release_marks())
+    )
+    d = _variables(d, with_region=False)
+    d = (
+        d.with_row(Row("Turnout"))
+        .with_panel(
+            timeseries.Panel()
+            .title("Official turnout by region")
+            .description("Percent of voters on the lists; KZ is the national figure. Marks: CEC releases.")
+            .unit("percent")
+            .min(0)
+            .max(100)
+            .height(10)
+            .span(18)
+            .with_target(_q(f"turnout_watch_region_turnout_percent{{{E}}}", "{{region}}"))
+        )
+        .with_panel(
+            stat.Panel()
+            .title("National turnout")
+            .unit("percent")
+            .height(10)
+            .span(6)
+            .with_target(_q(f'turnout_watch_region_turnout_percent{{region="KZ", {E}}}', "{{election}}"))
+        )
+        .with_row(Row("Increments"))
+        .with_panel(
+            statushistory.Panel()
+            .title("Region x release: how unusual each rise was (robust z against the other regions)")
+            .description("Green below 2, amber from 2, red from 3 (the cross-sectional jump detector's line).")
+            .height(10)
+            .span(16)
+            .thresholds(_thresholds((None, "green"), (2, "orange"), (3, "red")))
+            .with_target(_q(f"turnout_watch_region_jump_z{{{E}}}", "{{region}}"))
+        )
+        .with_panel(
+            bargauge.Panel()
+            .title("Latest rise, points")
+            .unit("none")
+            .height(10)
+            .span(8)
+            .with_target(_q(f"turnout_watch_region_delta_points{{{E}}}", "{{region}}", instant=True))
+        )
+        .with_row(Row("Flags"))
+        .with_panel(
+            table.Panel()
+            .title("Flags raised in the last hour (minutes ago)")
+            .description("The flags topic and `turnout-watch replay` print each flag's explanation.")
+            .height(8)
+            .span(16)
+            .with_target(
+                _q(
+                    f"(time() - turnout_watch_region_last_flag_timestamp_seconds{{{E}}}) / 60 < 60",
+                    instant=True,
+                    table_format=True,
+                )
+            )
+        )
+        .with_panel(
+            stat.Panel()
+            .title("Flags by severity")
+            .height(8)
+            .span(8)
+            .with_target(_q("sum by (severity) (turnout_watch_flags_total)", "{{severity}}", instant=True))
+        )
+        .with_row(Row("Official vs observed"))
+        .with_panel(
+            table.Panel()
+            .title("Official vs observers' estimate (95% interval) at the latest hour with counts")
+            .height(9)
+            .span(16)
+            .with_target(_q(f"turnout_watch_region_turnout_percent{{{E}}}", instant=True, table_format=True))
+            .with_target(_q(f"turnout_watch_region_observed_turnout_percent{{{E}}}", instant=True, table_format=True))
+            .with_target(
+                _q(
+                    f"{OBSERVED} - 1.96 * {SE}",
+                    instant=True,
+                    table_format=True,
+                )
+            )
+            .with_target(
+                _q(
+                    f"{OBSERVED} + 1.96 * {SE}",
+                    instant=True,
+                    table_format=True,
+                )
+            )
+            .with_target(_q(f"turnout_watch_region_observed_stations{{{E}}}", instant=True, table_format=True))
+        )
+        .with_panel(
+            bargauge.Panel()
+            .title("Official minus observed, points")
+            .height(9)
+            .span(8)
+            .thresholds(_thresholds((None, "green"), (2, "orange"), (5, "red")))
+            .with_target(_q(f"turnout_watch_region_official_minus_observed_points{{{E}}}", "{{region}}", instant=True))
+        )
+        .with_row(Row("Health"))
+        .with_panel(
+            stat.Panel()
+            .title("Last CEC release (as of)")
+            .unit("dateTimeAsIso")
+            .height(5)
+            .span(6)
+            .with_target(_q("max(turnout_watch_scrape_last_release_as_of_timestamp_seconds) * 1000", instant=True))
+        )
+        .with_panel(
+            stat.Panel()
+            .title("Release overdue")
+            .unit("s")
+            .height(5)
+            .span(6)
+            .thresholds(_thresholds((None, "green"), (600, "orange"), (900, "red")))
+            .with_target(_q("max(turnout_watch_scrape_release_overdue_seconds)", instant=True))
+        )
+        .with_panel(
+            stat.Panel()
+            .title("Release lag p95 (published -> Kafka)")
+            .unit("s")
+            .height(5)
+            .span(6)
+            .with_target(
+                _q(
+                    "histogram_quantile(0.95, sum by (le) (rate(turnout_watch_scrape_release_lag_seconds_bucket[1h])))",
+                    instant=True,
+                )
+            )
+        )
+        .with_panel(
+            stat.Panel()
+            .title("Observed stations (latest hour, all regions)")
+            .height(5)
+            .span(6)
+            .with_target(_q(f"sum(turnout_watch_region_observed_stations{{{E}}})", instant=True))
+        )
+        .with_panel(
+            timeseries.Panel()
+            .title("Scraper errors by reason")
+            .unit("reqps")
+            .height(7)
+            .span(8)
+            .with_target(_q("sum by (reason) (rate(turnout_watch_scrape_errors_total[5m]))", "{{reason}}"))
+        )
+        .with_panel(
+            timeseries.Panel()
+            .title("Observer counts at the intake")
+            .unit("ops")
+            .height(7)
+            .span(8)
+            .with_target(_q("sum by (outcome) (rate(turnout_watch_intake_counts_total[5m]))", "{{outcome}}"))
+            .with_target(_q("sum(turnout_watch_intake_spool_depth)", "spooled"))
+        )
+        .with_panel(
+            timeseries.Panel()
+            .title("Pipeline latency p95 (Kafka -> flags and metrics)")
+            .unit("s")
+            .height(7)
+            .span(8)
+            .with_target(_q(LATENCY_P95, "{{stream}}"))
+        )
+    )
+    return d
+
+
+def region_drilldown() -> Dashboard:
+    d = (
+        Dashboard("Turnout watch: one region")
+        .uid("turnout-watch-region")
+        .tags(["turnout-watch"])
+        .refresh("30s")
+        .time("now-24h", "now")
+        .annotation(_release_marks())
+    )
+    d = _variables(d, with_region=True)
+    return (
+        d.with_panel(
+            timeseries.Panel()
+            .title("$region: official turnout and the observers' estimate with its 95% interval")
+            .unit("percent")
+            .height(10)
+            .span(24)
+            .with_target(_q(f"turnout_watch_region_turnout_percent{{{E}, {R}}}", "official"))
+            .with_target(_q(f"turnout_watch_region_observed_turnout_percent{{{E}, {R}}}", "observed"))
+            .with_target(
+                _q(
+                    f"{OBSERVED_R} - 1.96 * {SE_R}",
+                    "observed, lower 95%",
+                )
+            )
+            .with_target(
+                _q(
+                    f"{OBSERVED_R} + 1.96 * {SE_R}",
+                    "observed, upper 95%",
+                )
+            )
+        )
+        .with_panel(
+            timeseries.Panel()
+            .title("$region: rise per release (points) and robust z against the other regions")
+            .height(8)
+            .span(12)
+            .with_target(_q(f"turnout_watch_region_delta_points{{{E}, {R}}}", "points"))
+            .with_target(_q(f"turnout_watch_region_jump_z{{{E}, {R}}}", "z"))
+        )
+        .with_panel(
+            table.Panel()
+            .title("$region: flags (minutes ago)")
+            .height(8)
+            .span(12)
+            .with_target(
+                _q(
+                    f"(time() - turnout_watch_region_last_flag_timestamp_seconds{{{E}, {R}}}) / 60",
+                    instant=True,
+                    table_format=True,
+                )
+            )
+        )
+        .with_panel(
+            stat.Panel()
+            .title("$region: observed stations and minutes since the last observer count")
+            .height(5)
+            .span(24)
+            .with_target(_q(f"turnout_watch_region_observed_stations{{{E}, {R}}}", "stations", instant=True))
+            .with_target(
+                _q(
+                    f"(time() - turnout_watch_region_last_observer_count_timestamp_seconds{{{E}, {R}}}) / 60",
+                    "minutes since last count",
+                    instant=True,
+                )
+            )
+        )
+    )
+
+
+DASHBOARDS = {"watch-room": watch_room, "region": region_drilldown}
+
+
+def build_json(dashboard: Dashboard) -> dict[str, Any]:
+    """The dashboard model as Grafana's JSON (the SDK's encoder), ready for a provisioning folder."""
+    import json
+
+    from grafana_foundation_sdk.cog.encoder import JSONEncoder
+
+    return json.loads(json.dumps(dashboard.build(), cls=JSONEncoder, sort_keys=True))
+
+
+def expressions(model: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """(panel title, PromQL) for every query of every panel and annotation of a dashboard JSON."""
+    for panel in model.get("panels", []):
+        for target in panel.get("targets") or []:
+            if target.get("expr"):
+                yield panel.get("title", ""), target["expr"]
+    for annotation in (model.get("annotations") or {}).get("list", []):
+        target = annotation.get("target") or {}
+        if target.get("expr"):
+            yield f"annotation {annotation.get('name')}", target["expr"]
