@@ -1,0 +1,151 @@
+"""Dashboards, alert rules and routing as code: fresh, valid for the real tools, routed right."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from grafana_foundation_sdk.models import alerting as alerting_models
+from grafana_foundation_sdk.models import dashboard as dashboard_models
+
+from dashboards.alerts import RULES
+from dashboards.build import EXAMPLE_COORDINATORS, ROOT, build, render
+from dashboards.routing import Coordinators
+from dashboards.watchroom import expressions
+from turnout_watch.errors import ConfigError
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name)
+    assert path, f"{name} missing: `make test` installs it (Makefile system-deps)"
+    return path
+
+
+def test_committed_files_are_up_to_date() -> None:
+    stale = build(check=True)
+    assert stale == [], f"run `turnout-watch dashboards build`; stale: {stale}"
+
+
+def test_promtool_checks_and_unit_tests_the_rules() -> None:
+    checked = subprocess.run(
+        [tool("promtool"), "check", "rules", str(ROOT / "prometheus" / "rules.yml")], capture_output=True, text=True
+    )
+    assert checked.returncode == 0 and f"{len(RULES)} rules found" in checked.stdout, checked.stdout + checked.stderr
+    tested = subprocess.run(
+        [tool("promtool"), "test", "rules", str(FIXTURES / "rules_test.yml")], capture_output=True, text=True
+    )
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+
+
+def test_every_rule_has_a_promtool_test() -> None:
+    tests = yaml.safe_load((FIXTURES / "rules_test.yml").read_text())["tests"]
+    tested = {t["alertname"] for case in tests for t in case["alert_rule_test"] if t["exp_alerts"]}
+    assert tested == {r.name for r in RULES}
+
+
+def test_generated_grafana_files_load_into_the_sdk_types() -> None:
+    files = render()
+    for name in ("watch-room", "region"):
+        model = json.loads(files[Path(f"grafana/dashboards/{name}.json")])
+        board = dashboard_models.Dashboard.from_json(model)
+        assert board.uid and board.panels and list(expressions(model))
+    rules = yaml.safe_load(files[Path("grafana/provisioning/alerting/rules.yaml")])
+    parsed = [alerting_models.Rule.from_json(r) for r in rules["groups"][0]["rules"]]
+    assert [r.title for r in parsed] == [r.name for r in RULES]
+    assert all(r.condition == "B" and len(r.data) == 2 for r in parsed)
+    policies = yaml.safe_load(files[Path("grafana/provisioning/alerting/policies.yaml")])["policies"][0]
+    tree = alerting_models.NotificationPolicy.from_json({k: v for k, v in policies.items() if k != "orgId"})
+    points = yaml.safe_load(files[Path("grafana/provisioning/alerting/contact-points.yaml")])["contactPoints"]
+    names = {p["name"] for p in points}
+    assert tree.receiver in names and all(route.receiver in names for route in tree.routes or [])
+
+
+def grafana_receivers(policy: dict[str, Any], labels: dict[str, str]) -> list[str]:
+    """Grafana's (Alertmanager's) routing: first matching child, further ones while `continue`."""
+    found: list[str] = []
+    for route in policy.get("routes", []):
+        if all(_matches(labels.get(name, ""), op, value) for name, op, value in route.get("object_matchers", [])):
+            found.extend(grafana_receivers(route, labels) or [route["receiver"]])
+            if not route.get("continue"):
+                break
+    return found
+
+
+def _matches(actual: str, op: str, value: str) -> bool:
+    return {
+        "=": actual == value,
+        "!=": actual != value,
+        "=~": bool(re.fullmatch(value, actual)),
+        "!~": not re.fullmatch(value, actual),
+    }[op]
+
+
+@pytest.mark.parametrize(
+    ("labels", "expected"),
+    [
+        ({"region": "KZ-61", "severity": "warning"}, ["south"]),
+        ({"region": "KZ-61", "severity": "critical"}, ["watch-room-lead", "south"]),
+        ({"region": "KZ-75", "severity": "warning"}, ["almaty"]),
+        ({"alertname": "CecReleaseOverdue", "severity": "warning"}, ["watch-room-lead"]),
+    ],
+)
+def test_routing_sends_turkistan_to_its_coordinator_not_almatys(
+    labels: dict[str, str], expected: list[str], tmp_path: Path
+) -> None:
+    files = render()
+    config = tmp_path / "alertmanager.yml"
+    config.write_text(files[Path("alertmanager/alertmanager.yml")])
+    args = [f"{k}={v}" for k, v in labels.items()]
+    routed = subprocess.run(
+        [tool("amtool"), "config", "routes", "test", f"--config.file={config}", *args], capture_output=True, text=True
+    )
+    assert routed.returncode == 0, routed.stderr
+    assert routed.stdout.strip().split(",") == expected
+    policy = yaml.safe_load(files[Path("grafana/provisioning/alerting/policies.yaml")])["policies"][0]
+    assert (grafana_receivers(policy, labels) or [policy["receiver"]]) == expected
+
+
+def test_amtool_accepts_the_alertmanager_config(tmp_path: Path) -> None:
+    checked = subprocess.run(
+        [tool("amtool"), "check-config", str(ROOT / "alertmanager" / "alertmanager.yml")],
+        capture_output=True,
+        text=True,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[[coordinator]]\nname="x"\nregions=["Astana"]\nchannel="email"\naddress="a@b"', r"a \[lead\] table is required"),
+        ('[lead]\nname="L"\nchannel="pigeon"\naddress="x"', "channel must be one of"),
+        (
+            '[lead]\nname="L"\nchannel="email"\naddress="l@x"\n[[coordinator]]\nname="S"\nregions=["Turkistn"]\n'
+            'channel="email"\naddress="s@x"',
+            "unknown region 'Turkistn'",
+        ),
+    ],
+)
+def test_bad_coordinators_file_is_a_clear_error(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        Coordinators.load(path)
+
+
+def test_example_coordinators_cover_every_region() -> None:
+    from datetime import date
+
+    from turnout_watch.gazetteer import default_gazetteer
+
+    people = Coordinators.load(EXAMPLE_COORDINATORS)
+    covered = {code for person in people.coordinators for code in person.regions}
+    assert covered == {r.code for r in default_gazetteer().regions_on(date(2026, 11, 23))}
