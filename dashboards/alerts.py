@@ -130,7 +130,7 @@ def prometheus_rules(rules: tuple[AlertRule, ...] = RULES) -> dict[str, Any]:
         "groups": [
             {
                 "name": GROUP,
-                "interval": "30s",
+                "interval": "15s",
                 "rules": [
                     {
                         "alert": r.name,
@@ -203,7 +203,7 @@ def grafana_rules_provisioning(rules: tuple[AlertRule, ...] = RULES) -> dict[str
                 query["model"] = model.build()
     return {
         "apiVersion": 1,
-        "groups": [{"orgId": 1, "name": GROUP, "folder": "turnout-watch", "interval": "30s", "rules": built}],
+        "groups": [{"orgId": 1, "name": GROUP, "folder": "turnout-watch", "interval": "15s", "rules": built}],
     }
 
 
