@@ -125,7 +125,10 @@ def test_amtool_accepts_the_alertmanager_config(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ('[[coordinator]]\nname="x"\nregions=["Astana"]\nchannel="email"\naddress="a@b"', r"a \[lead\] table is required"),
+        (
+            '[[coordinator]]\nname="x"\nregions=["Astana"]\nchannel="email"\naddress="a@b"',
+            r"a \[lead\] table is required",
+        ),
         ('[lead]\nname="L"\nchannel="pigeon"\naddress="x"', "channel must be one of"),
         (
             '[lead]\nname="L"\nchannel="email"\naddress="l@x"\n[[coordinator]]\nname="S"\nregions=["Turkistn"]\n'
