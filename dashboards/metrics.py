@@ -6,6 +6,7 @@ national figure), `detector` and `severity` come from closed lists, `stream` nam
 
 from __future__ import annotations
 
+import contextlib
 import time
 from datetime import datetime
 
@@ -17,6 +18,9 @@ from detectors.flags import DETECTORS, SEVERITIES, Flag
 from detectors.tracker import ObservedEstimate, RegionUpdate
 
 STREAMS = ("releases", "observer_counts")
+ANNOTATION_OUTCOMES = ("posted", "failed", "dropped")
+#: Flags the observer-count agent raises (its input is keyed by station, not election).
+STATION_SIDE = ("protocol_above_tally",)
 #: From a few milliseconds (agent on one machine) to minutes (a worker catching up after a restart).
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
@@ -138,6 +142,14 @@ class PipelineMetrics:
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
+        self.annotations = Counter(
+            "turnout_watch_annotations",
+            "Grafana annotations (CEC releases, critical flags), by outcome: posted, failed, dropped (queue full)",
+            ("outcome",),
+            registry=registry,
+        )
+        for outcome in ANNOTATION_OUTCOMES:
+            self.annotations.labels(outcome)
         for detector in DETECTORS:
             for severity in SEVERITIES:
                 self.flags.labels(detector, severity)
@@ -145,6 +157,27 @@ class PipelineMetrics:
             self.events.labels(stream)
             self.malformed.labels(stream)
             self.latency.labels(stream)
+
+    def forget_election(self, election: str) -> int:
+        """Remove every series labelled with `election`; return how many.
+
+        A worker calls this for the elections whose partitions a rebalance gave to another worker, so
+        each election's figures come from exactly one worker and no panel shows two values for a region.
+        Every per-election gauge counts, including ones added later: they are found by their labels. Not
+        the observer-count agent's series (last count, station flags): that agent's input is keyed by
+        station, so it spreads one election over every worker and those series are per worker anyway.
+        """
+        removed = 0
+        for gauge in [m for m in vars(self).values() if isinstance(m, Gauge) and m is not self.last_count]:
+            for family in gauge.collect():
+                for sample in family.samples:
+                    if sample.labels.get("election") == election and sample.labels.get("detector") not in STATION_SIDE:
+                        with contextlib.suppress(KeyError):
+                            gauge.remove(*sample.labels.values())
+                            removed += 1
+        self._children = {k: v for k, v in self._children.items() if k[0] != election}
+        self._estimate_as_of = {k: v for k, v in self._estimate_as_of.items() if k[0] != election}
+        return removed
 
     def name_regions(self, names: dict[str, str]) -> None:
         for code, name in names.items():
@@ -193,10 +226,13 @@ class PipelineMetrics:
             self.observed_stations.labels(*key).set(e.stations)
             self.observed_gap.labels(*key).set(e.gap)
 
-    def record_flags(self, flags: list[Flag], now: float | None = None) -> None:
+    def record_flags(self, flags: list[Flag], now: float | None = None, count: bool = True) -> None:
+        """`count=False`: only the per-region gauges (a worker rebuilding an election it took over; the
+        flags were counted by the worker that raised them)."""
         raised = time.time() if now is None else now
         for flag in flags:
-            self.flags.labels(flag.detector, flag.severity).inc()
+            if count:
+                self.flags.labels(flag.detector, flag.severity).inc()
             key = (flag.election, flag.region_code, flag.detector, flag.severity)
             self.last_flag.labels(*key).set(raised)
             self.last_flag_as_of.labels(*key).set(datetime.fromisoformat(flag.as_of).timestamp())

@@ -19,9 +19,11 @@ import faust
 import numpy as np
 from faust.types import EventT
 
+from dashboards.annotations import Annotator
 from dashboards.metrics import PipelineMetrics
 from detectors.observers import Count, StationChecker, StationLedger
 from detectors.tracker import ProcessResult, RegionUpdate, Release, TurnoutTracker
+from streams.ownership import PartitionOwnership
 from streams.topics import TopicNames
 from turnout_watch.history import load_curves
 from turnout_watch.settings import Settings
@@ -38,9 +40,12 @@ class Pipeline:
     settings: Settings
     metrics: PipelineMetrics
     names: dict[str, str]
+    bootstrap: str = ""  # for rebuilding an election's tracker from its partition (streams/ownership.py)
+    annotator: Annotator | None = None  # Grafana annotations of releases and critical flags, when configured
 
     def __post_init__(self) -> None:
         self.trackers: dict[str, TurnoutTracker] = {}
+        self.ownership = PartitionOwnership(self)
 
     async def send(self, topic: str, key: str, value: dict[str, Any]) -> Awaitable[Any]:
         """Hand a record to the producer; the returned future resolves once the broker has it.
@@ -55,6 +60,14 @@ class Pipeline:
             curves = load_curves(self.settings.history_dir, exclude=election)
             self.trackers[election] = TurnoutTracker(election, self.names, curves=curves)
         return self.trackers[election]
+
+    def process_record(self, topic: str, obj: Any) -> tuple[str, ProcessResult, Release | None]:
+        """A decoded record of the releases or observer-aggregates topic through its election's tracker."""
+        if topic == self.topics.releases:
+            release = Release.from_dict(obj)
+            return release.election, self.tracker(release.election).process(release), release
+        deltas = {(obj["election"], obj["region_code"], float(obj["bucket"])): np.array(obj["stats"])}
+        return obj["election"], self.tracker(obj["election"]).add_observed(deltas), None
 
 
 def _decode(events: Sequence[EventT], stream: str, metrics: PipelineMetrics) -> list[tuple[EventT, Any]]:
@@ -93,36 +106,44 @@ def register_agents(pipeline: Pipeline) -> None:
     counts_topic = app.topic(topics.observer_counts, key_serializer="raw", value_serializer="raw")
     ledger, checker = StationLedger(), StationChecker(pipeline.names)
 
+    ownership = pipeline.ownership
+
     async def publish(result: ProcessResult, pending: list[Awaitable[Any]]) -> None:
         for flag in result.flags:
             pending.append(await pipeline.send(topics.flags, flag.election, flag.to_dict()))
         for update in result.updates:
             pending.append(await pipeline.send(topics.turnout, update.region_code, update.to_dict()))
-        metrics.record_flags(result.flags)
-        metrics.record_estimates(result.estimates)
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        await ownership.on_assigned(assigned)
 
     @app.agent(election_topics, name="detect-releases")
     async def detect_releases(stream: faust.StreamT[bytes]) -> None:
         async for events in stream.take_events(settings.batch_size, within=settings.batch_within):
+            await ownership.wait_ready()  # a rebalance gave us partitions: their trackers are being rebuilt
             pending: list[Awaitable[Any]] = []
             updates: list[RegionUpdate] = []
             releases = [e for e in events if e.message.topic == topics.releases]
             for event, obj in _decode(events, "releases", metrics):
                 try:
-                    if event.message.topic == topics.releases:
-                        release = Release.from_dict(obj)
-                        result = pipeline.tracker(release.election).process(release)
-                        metrics.record_polls(release.election, release.polls_open, release.polls_close)
-                    else:
-                        deltas = {(obj["election"], obj["region_code"], float(obj["bucket"])): np.array(obj["stats"])}
-                        result = pipeline.tracker(obj["election"]).add_observed(deltas)
+                    election, result, release = pipeline.process_record(event.message.topic, obj)
                 except (KeyError, TypeError, ValueError) as exc:
                     metrics.malformed.labels("releases").inc()
                     log.warning("skipping a record of %s that breaks the contract: %s", event.message.topic, exc)
                     continue
+                ownership.note(election, event.message.partition)
                 await publish(result, pending)
+                if not ownership.owns(election):  # revoked while this batch ran: the new owner has it
+                    continue
+                if release is not None:
+                    metrics.record_polls(release.election, release.polls_open, release.polls_close)
+                    if pipeline.annotator is not None and result.updates:  # not for a redelivered release
+                        pipeline.annotator.release(release, result.flags)
+                metrics.record_flags(result.flags)
+                metrics.record_estimates(result.estimates)
                 updates.extend(result.updates)
-            metrics.record_updates(updates)
+            metrics.record_updates(ownership.owned_only(updates))
             await asyncio.gather(*pending)  # broker-acknowledged before Faust acks the input batch
             _observe_latency(metrics, "releases", releases)
 
@@ -143,7 +164,9 @@ def register_agents(pipeline: Pipeline) -> None:
             for (election, region, bucket), delta in update.deltas.items():
                 value = {"election": election, "region_code": region, "bucket": bucket, "stats": delta.tolist()}
                 pending.append(await pipeline.send(topics.observer_aggregates, election, value))
-            await publish(ProcessResult(flags=checker.check(update.comparisons, _zone(settings))), pending)
+            station_flags = checker.check(update.comparisons, _zone(settings))
+            await publish(ProcessResult(flags=station_flags), pending)
+            metrics.record_flags(station_flags)
             await asyncio.gather(*pending)
             _observe_latency(metrics, "observer_counts", events)
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from pydantic import SecretStr
 
 from streams.broker import EmbeddedBroker, _die_with_parent, free_port, launch_broker
 from streams.topics import TopicNames, ensure_topics
@@ -88,6 +89,10 @@ class LocalPipeline:
             "TURNOUT_WATCH_DATA_DIR": str(self.settings.data_dir / f"worker-{index}"),
         }
         for name, value in self.settings.model_dump(exclude={"broker", "metrics_port", "data_dir"}).items():
+            if value is None and Settings.model_fields[name].default is None:
+                continue  # unset stays unset (the string "None" would be read back as a value)
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
             env[f"TURNOUT_WATCH_{name.upper()}"] = str(value)
         env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
         with open(log_path, "wb") as out:
@@ -107,6 +112,14 @@ class LocalPipeline:
             worker.stop()
         if self.broker:
             self.broker.stop()
+
+    def kill_worker(self, index: int) -> WorkerProcess:
+        """SIGKILL one worker, as a crash would (no leave-group, no last commit), and stop watching it:
+        the group notices after `session_timeout` and gives its partitions to the others."""
+        worker = self.worker_processes.pop(index)
+        worker.process.kill()
+        worker.process.wait()
+        return worker
 
     def check_workers(self) -> None:
         for index, worker in enumerate(self.worker_processes):

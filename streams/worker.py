@@ -9,6 +9,7 @@ from aiohttp import web
 from mode import Service
 from prometheus_client import CollectorRegistry
 
+from dashboards.annotations import Annotator
 from dashboards.metrics import PipelineMetrics, metrics_app
 from ingest.normalize import region_names
 from streams.agents import Pipeline, register_agents
@@ -42,18 +43,45 @@ class MetricsServer(Service):
             await self._runner.cleanup()
 
 
+class AnnotatorService(Service):
+    """Posts Grafana annotations in the background (dashboards/annotations.py) for the worker's lifetime."""
+
+    def __init__(self, annotator: Annotator, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.annotator = annotator
+
+    async def on_start(self) -> None:
+        await self.annotator.start()
+
+    async def on_stop(self) -> None:
+        await self.annotator.stop(drain=1.0)
+
+
 def build_worker(settings: Settings, bootstrap: str) -> tuple[faust.App, faust.Worker]:
     app = create_app(settings, bootstrap)
     registry = CollectorRegistry()
     metrics = PipelineMetrics(registry)
     names = region_names()
     metrics.name_regions(names)
-    pipeline = Pipeline(app, TopicNames.from_settings(settings), settings, metrics, names)
+    annotator = None
+    if settings.grafana_url:
+        token = settings.grafana_token.get_secret_value() if settings.grafana_token else None
+        annotator = Annotator(
+            settings.grafana_url,
+            token,
+            metrics.annotations,
+            queue_size=settings.grafana_queue,
+            timeout=settings.grafana_timeout,
+        )
+    pipeline = Pipeline(app, TopicNames.from_settings(settings), settings, metrics, names, bootstrap, annotator)
     register_agents(pipeline)
     server = MetricsServer(registry, settings.metrics_host, settings.metrics_port)
+    services: list[Service] = [server]
+    if annotator is not None:
+        services.append(AnnotatorService(annotator))
     # override_logging=False: mode's own setup leaves the root logger at NOTSET (every library's debug
     # records get built, a third of the agent's time) and adds a terminal spinner. We configure it.
-    worker = faust.Worker(app, server, quiet=True, override_logging=False)
+    worker = faust.Worker(app, *services, quiet=True, override_logging=False)
     return app, worker
 
 

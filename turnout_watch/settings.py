@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, Field, ValidationError
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from turnout_watch.errors import ConfigError
@@ -65,6 +65,17 @@ class Settings(BaseSettings):
     observers_max_batch: int = Field(1000, ge=1, description="most counts in one request (JSON batch or CSV)")
     observers_publish_timeout: float = Field(
         3.0, gt=0, description="seconds to wait for the broker's acks=all before spooling a report instead"
+    )
+    grafana_url: str | None = Field(
+        None,
+        description="Grafana base URL; set (with grafana_token) to annotate each release and critical flag",
+    )
+    grafana_token: SecretStr | None = Field(None, description="Grafana service-account token for the annotations")
+    grafana_timeout: float = Field(
+        5.0, gt=0, description="seconds one annotation post may take before it counts as failed"
+    )
+    grafana_queue: int = Field(
+        1000, ge=1, description="annotations waiting for Grafana before new ones are dropped (and counted)"
     )
 
     @classmethod

@@ -1,0 +1,158 @@
+"""Which elections a worker owns, so each election's region series come from exactly one worker.
+
+The releases and observer-aggregates topics are keyed by election: an election lives on one partition
+and Kafka gives each partition to one worker of the group. When a rebalance moves a partition (a worker
+joined, left or died), two things follow:
+
+* the worker that lost it drops the election's gauges (`PipelineMetrics.forget_election`) and its
+  tracker, or Prometheus would keep scraping its last values beside the new owner's and a panel would
+  show two lines for one region;
+* the worker that gained it rebuilds the election's tracker from the partition's history up to the
+  group's committed offset (a day is a few dozen releases) before its agent takes the first new record.
+  Without that, the new owner would start from an empty tracker: no previous figure, so no delta, no
+  rate and none of the detectors that compare with the previous release. The rebuild also sets the
+  gauges, so an election whose releases all came before the takeover is still on the dashboard. Its
+  flags are not published again: the previous owner published them before committing.
+
+The worker remembers the partition each election's records came from (`note`); Faust's
+`on_partitions_assigned` signal brings the new assignment (Faust rebalances eagerly: every rebalance
+ends with the complete assignment, so lost = before - now, gained = now - before).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from detectors.flags import Flag
+from detectors.tracker import ObservedEstimate, RegionUpdate
+
+if TYPE_CHECKING:
+    from streams.agents import Pipeline
+
+log = logging.getLogger(__name__)
+T = TypeVar("T", RegionUpdate, ObservedEstimate, Flag)
+
+
+class PartitionOwnership:
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self.partition_of: dict[str, int] = {}
+        self.owned: set[int] | None = None  # None until the first assignment: everything counts as ours
+        self._pending: set[int] = set()
+        self._ready = asyncio.Event()
+        self._ready.set()
+        self._task: asyncio.Task[None] | None = None
+        self.rebuilt_records = 0  # for the log and tests
+
+    def note(self, election: str, partition: int) -> None:
+        self.partition_of[election] = partition
+
+    def owns(self, election: str) -> bool:
+        if self.owned is None:
+            return True
+        partition = self.partition_of.get(election)
+        return partition is None or partition in self.owned
+
+    def owned_only(self, items: Iterable[T]) -> list[T]:
+        return [item for item in items if self.owns(item.election)]
+
+    async def wait_ready(self) -> None:
+        """The agent waits here before each batch while a rebuild is under way."""
+        await self._ready.wait()
+
+    async def on_assigned(self, assigned: Iterable[Any]) -> None:
+        """Faust's `on_partitions_assigned`: drop what moved away, rebuild what moved here."""
+        topics = self.pipeline.topics
+        now = {tp.partition for tp in assigned if tp.topic == topics.releases}
+        before = self.owned
+        self.owned = now
+        for election, partition in list(self.partition_of.items()):
+            if partition not in now:
+                removed = self.pipeline.metrics.forget_election(election)
+                self.pipeline.trackers.pop(election, None)
+                del self.partition_of[election]
+                log.info("partition %d moved away: dropped election %s (%d series)", partition, election, removed)
+        gained = now - before if before is not None else now
+        self._pending = (self._pending & now) | gained
+        if self._pending and (self._task is None or self._task.done()):
+            self._ready.clear()
+            self._task = asyncio.create_task(self._rebuild(), name="rebuild-trackers")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _rebuild(self) -> None:
+        try:
+            while self._pending:
+                partitions, self._pending = set(self._pending), set()
+                try:
+                    await self._rebuild_partitions(partitions)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # never leave the agent waiting: log, and go on without history
+                    log.exception("rebuilding trackers of partitions %s failed; they start empty", sorted(partitions))
+        finally:
+            self._ready.set()
+
+    async def _rebuild_partitions(self, partitions: set[int]) -> None:
+        pipeline = self.pipeline
+        topics, settings, bootstrap = pipeline.topics, pipeline.settings, pipeline.bootstrap
+        tps = [TopicPartition(t, p) for p in sorted(partitions) for t in (topics.releases, topics.observer_aggregates)]
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        await admin.start()
+        try:
+            committed = await admin.list_consumer_group_offsets(settings.app_id, partitions=tps)
+        finally:
+            await admin.close()
+        upto = {tp: meta.offset for tp, meta in committed.items() if meta is not None and meta.offset > 0}
+        if not upto:
+            return
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        await consumer.start()
+        records = []
+        try:
+            consumer.assign(list(upto))
+            await consumer.seek_to_beginning(*upto)
+            remaining = set(upto)
+            while remaining:
+                batch = await consumer.getmany(*remaining, timeout_ms=500)
+                for tp, recs in batch.items():
+                    records.extend((tp.topic, r) for r in recs if r.offset < upto[tp])
+                for tp in list(remaining):
+                    if await consumer.position(tp) >= upto[tp]:
+                        remaining.discard(tp)
+        finally:
+            await consumer.stop()
+        # The agent took both topics as they arrived; the records' own timestamps give that order back.
+        records.sort(key=lambda item: item[1].timestamp)
+        updates: list[RegionUpdate] = []
+        estimates: list[ObservedEstimate] = []
+        metrics = pipeline.metrics
+        for topic, record in records:
+            try:
+                election, result, release = pipeline.process_record(topic, json.loads(record.value))
+            except (KeyError, TypeError, ValueError):
+                continue  # the agent counted it as malformed the first time
+            self.note(election, record.partition)
+            if not self.owns(election):
+                continue
+            if release is not None:
+                metrics.record_polls(election, release.polls_open, release.polls_close)
+            metrics.record_flags(self.owned_only(result.flags), now=record.timestamp / 1000, count=False)
+            updates.extend(result.updates)
+            estimates.extend(result.estimates)
+        metrics.record_updates(self.owned_only(updates))
+        pipeline.metrics.record_estimates(self.owned_only(estimates))
+        self.rebuilt_records += len(records)
+        log.info("rebuilt trackers of partitions %s from %d records", sorted(partitions), len(records))
