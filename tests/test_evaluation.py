@@ -14,7 +14,7 @@ from tests.conftest import ROOT
 from turnout_watch.dayfile import load_day, write_day
 from turnout_watch.evaluate import CATCHES, _caught, baseline_alerts, evaluate, suite_alerts
 from turnout_watch.settings import SHIPPED_ELECTIONS
-from turnout_watch.synth import HOURS, KINDS, labels, make_day, write_days
+from turnout_watch.synth import HOURS, KINDS, OBSERVER_KINDS, labels, make_day, write_days
 
 
 def test_days_are_deterministic_in_their_seed() -> None:
@@ -42,13 +42,19 @@ def large(anomaly: dict) -> bool:
     """Clearly above the natural spread: the sizes the suite promises to catch."""
     if anomaly["kind"] == "surge":
         return anomaly["magnitude"] >= 8 * anomaly["spread"]
+    if anomaly["kind"] == "official_above":  # and in a region with enough observed stations
+        return anomaly["magnitude"] >= 8 and anomaly["region"] in ("KZ-19", "KZ-61", "KZ-75", "KZ-71", "KZ-31")
+    if anomaly["kind"] == "protocol":
+        return anomaly["magnitude"] >= 5
     return anomaly["kind"] not in ("after_close", "national") or anomaly["magnitude"] >= 1.0
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_every_kind_is_labelled_and_a_large_one_caught_at_once(kind: str, tmp_path: Path) -> None:
     header, events = next(
-        (h, e) for h, e in (make_day(seed, kind) for seed in range(500)) if large(h["synthetic"]["anomalies"][0])
+        (h, e)
+        for h, e in (make_day(seed, kind, observers=400 if kind in OBSERVER_KINDS else 0) for seed in range(500))
+        if large(h["synthetic"]["anomalies"][0])
     )
     path = tmp_path / "day.jsonl"
     write_day(path, header, events)

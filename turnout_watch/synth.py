@@ -276,6 +276,8 @@ def _observer_events(
             taken = rng.uniform(0, 15, n)
             delay = rng.uniform(1, 20, n)
             sent = rng.uniform(0, 1, n) > 0.05
+            if protocol_station and anomaly and k >= anomaly.release and protocol_station.startswith(code[3:] + "-"):
+                sent[int(protocol_station.split("-")[1])] = True  # the inflated protocol is always reported
             for j in np.flatnonzero(sent).tolist():
                 station = f"{code[3:]}-{j:04d}"
                 observed = datetime.combine(day, time(HOURS[k]), tzinfo=tz) - timedelta(minutes=float(taken[j]))
