@@ -16,9 +16,33 @@ from turnout_watch.cli import cli
 from turnout_watch.settings import Settings
 
 
+def interpolate(value: Any) -> Any:
+    """Compose's `${NAME:-default}` / `${NAME}` with nothing set: what `docker compose config` gives
+    on a machine without those variables (the defaults are what must work)."""
+    if isinstance(value, str):
+        return re.sub(r"\$\{(\w+)(?::?-([^}]*))?\}", lambda m: m.group(2) or "", value)
+    if isinstance(value, list):
+        return [interpolate(v) for v in value]
+    if isinstance(value, dict):
+        return {k: interpolate(v) for k, v in value.items()}
+    return value
+
+
 @pytest.fixture(scope="module")
 def compose() -> dict[str, Any]:
-    return yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    return interpolate(yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8")))
+
+
+def parse_command(command: list[str]) -> click.Context:
+    """The leaf command's context, its options parsed and converted (paths checked) as at run time."""
+    group: click.Command = cli
+    args, names = list(command), ["turnout-watch"]
+    while isinstance(group, click.Group):
+        name = args.pop(0)
+        sub = group.get_command(click.Context(group), name)
+        assert sub is not None, f"no command {name!r} in {' '.join(names)}"
+        group, names = sub, [*names, name]
+    return group.make_context(" ".join(names), args)
 
 
 def tw_services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -36,10 +60,10 @@ def test_kafka_is_kraft_and_workers_scale_out(compose: dict[str, Any]) -> None:
 def test_every_turnout_watch_command_parses(compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)  # the image's WORKDIR holds data/ like the repository does
     services = tw_services(compose)
-    assert {"worker", "replay"} <= set(services)
+    assert {"worker", "replay", "scraper", "observers"} <= set(services)
     for name, service in services.items():
         try:
-            cli.make_context("turnout-watch", list(service["command"]))
+            parse_command(list(service["command"]))
         except click.ClickException as exc:  # pragma: no cover - the assertion message is the point
             pytest.fail(f"service {name}: {service['command']} does not parse: {exc.format_message()}")
 
@@ -65,6 +89,68 @@ def test_prometheus_scrapes_the_workers_metrics_port(compose: dict[str, Any]) ->
     assert promtool, "promtool missing: `make test` installs Debian's prometheus package"
     result = subprocess.run([promtool, "check", "config", str(config_path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def served_port(name: str, service: dict[str, Any]) -> int:
+    """The port a turnout-watch service serves /metrics on, read the way the program reads it."""
+    params = parse_command(list(service["command"])).params
+    if name == "worker":
+        return int(service["environment"]["TURNOUT_WATCH_METRICS_PORT"])
+    if name == "scraper":
+        return int(params["metrics_port"])
+    if name == "observers":  # the intake serves /metrics beside its API
+        return int(params["port"])
+    raise AssertionError(f"no rule for the /metrics port of service {name}")
+
+
+def test_prometheus_scrapes_every_service_on_its_port(compose: dict[str, Any]) -> None:
+    config = yaml.safe_load((ROOT / "dashboards" / "prometheus" / "prometheus.yml").read_text(encoding="utf-8"))
+    scraped = {}
+    for job in config["scrape_configs"]:
+        for sd in job["dns_sd_configs"]:
+            (name,) = sd["names"]
+            assert name in compose["services"], f"job {job['job_name']} scrapes {name}, not a compose service"
+            scraped[name] = sd["port"]
+    long_running = {n for n, s in tw_services(compose).items() if not s.get("profiles")}
+    assert set(scraped) == long_running  # every service scraped, nothing else
+    for name, port in scraped.items():
+        service = compose["services"][name]
+        assert served_port(name, service) == port, name
+        reachable = [str(p).split(":")[-1] for p in service.get("expose", []) + service.get("ports", [])]
+        assert str(port) in reachable, f"{name} does not expose {port}"
+        if name != "worker":  # listens on all interfaces inside its container
+            host = parse_command(list(service["command"])).params.get("host")
+            metrics_host = service["environment"].get("TURNOUT_WATCH_METRICS_HOST")
+            assert "0.0.0.0" in (host, metrics_host), name
+
+
+def test_grafana_and_alertmanager_mount_the_generated_files(compose: dict[str, Any]) -> None:
+    grafana = compose["services"]["grafana"]
+    assert grafana["image"].startswith("grafana/grafana:11.")  # the schema grafana-foundation-sdk targets
+    mounts = {m.split(":")[0]: m.split(":")[1] for m in grafana["volumes"] if m.startswith("./")}
+    assert mounts["./dashboards/grafana/provisioning"] == "/etc/grafana/provisioning"
+    provider = yaml.safe_load(
+        (ROOT / "dashboards/grafana/provisioning/dashboards/turnout-watch.yaml").read_text(encoding="utf-8")
+    )
+    path = provider["providers"][0]["options"]["path"]
+    assert mounts["./dashboards/grafana/dashboards"] == path  # where the provider looks for dashboard JSON
+    for source in mounts:
+        assert (ROOT / source).exists(), source
+    datasource = yaml.safe_load(
+        (ROOT / "dashboards/grafana/provisioning/datasources/prometheus.yaml").read_text(encoding="utf-8")
+    )
+    assert datasource["datasources"][0]["url"] == "http://prometheus:9090"
+    alertmanager = compose["services"]["alertmanager"]
+    assert alertmanager["profiles"] == ["alertmanager"]
+    config_mount = next(m for m in alertmanager["volumes"] if m.startswith("./"))
+    assert (ROOT / config_mount.split(":")[0].removeprefix("./")).is_file()
+    assert f"--config.file={config_mount.split(':')[1]}" in alertmanager["command"]
+    prometheus = yaml.safe_load((ROOT / "dashboards/prometheus/prometheus.yml").read_text(encoding="utf-8"))
+    targets = prometheus["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
+    assert targets == ["alertmanager:9093"] and "9093:9093" in alertmanager["ports"]
+    rule_mounts = [m for m in compose["services"]["prometheus"]["volumes"] if "rules.yml" in m]
+    assert rule_mounts == ["./dashboards/prometheus/rules.yml:/etc/prometheus/rules.yml:ro"]
+    assert prometheus["rule_files"] == ["rules.yml"]  # relative to /etc/prometheus/prometheus.yml
 
 
 def test_dockerfile_copies_every_package() -> None:
