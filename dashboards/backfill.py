@@ -114,37 +114,40 @@ def openmetrics_lines(
         yield f"# TYPE {family} {kind}"
         yield f"# HELP {family} {help_text}"
 
-    # Per (election, region): one list of (time, value) per gauge, in the tracker's order.
-    gauges: dict[str, dict[tuple[str, str], list[tuple[float, float]]]] = {
-        "turnout_watch_region_turnout_percent": {},
-        "turnout_watch_region_delta_points": {},
-        "turnout_watch_region_rate_points_per_hour": {},
-        "turnout_watch_region_as_of_timestamp_seconds": {},
-    }
+    # Per series (its labels): the (time, value) changes of each gauge, in time order.
+    gauges: dict[str, dict[tuple[tuple[str, str], ...], list[tuple[float, float]]]] = {}
+
+    def change(family: str, t: float, value: float, **labels: str) -> None:
+        gauges.setdefault(family, {}).setdefault(tuple(labels.items()), []).append((t, value))
+
     for u in sorted(result.updates, key=lambda u: u.as_of_seconds):
-        key = (u.election, u.region_code)
-        t = u.as_of_seconds
-        gauges["turnout_watch_region_turnout_percent"].setdefault(key, []).append((t, u.value))
-        gauges["turnout_watch_region_as_of_timestamp_seconds"].setdefault(key, []).append((t, u.as_of_seconds))
+        t, where = u.as_of_seconds, {"election": u.election, "region": u.region_code}
+        change("turnout_watch_region_turnout_percent", t, u.value, **where)
+        change("turnout_watch_region_as_of_timestamp_seconds", t, u.as_of_seconds, **where)
         if u.delta == u.delta:  # as live: delta and rate only once the region had a previous figure
-            gauges["turnout_watch_region_delta_points"].setdefault(key, []).append((t, u.delta))
-            gauges["turnout_watch_region_rate_points_per_hour"].setdefault(key, []).append((t, u.rate))
-    estimates = sorted(result.estimates, key=lambda e: datetime.fromisoformat(e.as_of).timestamp())
-    for e in estimates:
-        key, t = (e.election, e.region_code), datetime.fromisoformat(e.as_of).timestamp()
-        for family, value in (
-            ("turnout_watch_region_observed_turnout_percent", e.estimate),
-            ("turnout_watch_region_observed_se_points", e.se),
-            ("turnout_watch_region_observed_stations", float(e.stations)),
-            ("turnout_watch_region_official_minus_observed_points", e.gap),
-        ):
-            gauges.setdefault(family, {}).setdefault(key, []).append((t, value))
+            change("turnout_watch_region_delta_points", t, u.delta, **where)
+            change("turnout_watch_region_rate_points_per_hour", t, u.rate, **where)
+        if u.jump_z == u.jump_z:
+            change("turnout_watch_region_jump_z", t, u.jump_z, **where)
+    for e in sorted(result.estimates, key=lambda e: datetime.fromisoformat(e.as_of).timestamp()):
+        t, where = datetime.fromisoformat(e.as_of).timestamp(), {"election": e.election, "region": e.region_code}
+        change("turnout_watch_region_observed_turnout_percent", t, e.estimate, **where)
+        change("turnout_watch_region_observed_se_points", t, e.se, **where)
+        change("turnout_watch_region_observed_stations", t, float(e.stations), **where)
+        change("turnout_watch_region_official_minus_observed_points", t, e.gap, **where)
+    # Live, "last flag" is the time the worker raised it; a backfill has only the flag's own hour.
+    for flag in sorted(result.flags, key=lambda f: datetime.fromisoformat(f.as_of).timestamp()):
+        t = datetime.fromisoformat(flag.as_of).timestamp()
+        where = {"election": flag.election, "region": flag.region_code}
+        kind = {"detector": flag.detector, "severity": flag.severity}
+        change("turnout_watch_region_last_flag_timestamp_seconds", t, t, **where, **kind)
+        change("turnout_watch_region_last_flag_as_of_timestamp_seconds", t, t, **where, **kind)
 
     for family, series in gauges.items():
         yield from header(family)
-        for (election, region), changes in sorted(series.items()):
+        for labelled, changes in sorted(series.items()):
             ticks = _ticks(changes[0][0], end, step, (t for t, _ in changes))
-            labels = _labels(election=election, region=region)
+            labels = _labels(**dict(labelled))
             for t, value in _step_series(changes, ticks):
                 yield f"{family}{labels} {_num(value)} {t:.3f}"
 

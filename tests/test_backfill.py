@@ -112,6 +112,12 @@ def test_flag_counters_rise_at_the_flags_own_times(prometheus: Prometheus) -> No
     assert prometheus.value(falling, "2022-11-20T21:59:00+06:00") == 0
     assert prometheus.value(falling, "2022-11-20T22:00:00+06:00") == 2  # Astana, Jetisu
     assert prometheus.value('sum(turnout_watch_flags_total{severity="warning"})', "2022-11-20T23:00:00+06:00") == 10
+    # the grid's colour and the flags panel read these per-region gauges
+    assert prometheus.value('turnout_watch_region_jump_z{region="KZ-61"}', "2022-11-20T12:00:00+06:00") == (
+        pytest.approx(7.0, abs=0.05)
+    )
+    last = 'turnout_watch_region_last_flag_as_of_timestamp_seconds{region="KZ-61",detector="cross_sectional_jump"}'
+    assert prometheus.value(last, "2022-11-20T15:00:00+06:00") == 1668924000  # noon, +06:00
     events = 'turnout_watch_events_processed_total{stream="releases"}'
     assert prometheus.value(events, "2022-11-20T23:00:00+06:00") == 7
     # a range query over the day sees the increase, as a dashboard panel would
