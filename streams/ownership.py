@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T", RegionUpdate, ObservedEstimate, Flag)
+#: A day's partition is a few hundred records (well under a second); past this the broker is in trouble
+#: and the agent goes on with empty trackers rather than stall (the log says so).
+REBUILD_TIMEOUT = 60.0
 
 
 class PartitionOwnership:
@@ -97,7 +100,7 @@ class PartitionOwnership:
             while self._pending:
                 partitions, self._pending = set(self._pending), set()
                 try:
-                    await self._rebuild_partitions(partitions)
+                    await asyncio.wait_for(self._rebuild_partitions(partitions), REBUILD_TIMEOUT)
                 except asyncio.CancelledError:
                     raise
                 except Exception:  # never leave the agent waiting: log, and go on without history
