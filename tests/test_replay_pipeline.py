@@ -194,13 +194,20 @@ def test_observer_counts_flow_to_estimates_and_flags(broker: EmbeddedBroker, tmp
 
     settings = make_settings(broker, tmp_path / "run")
     outcome = asyncio.run(run_replay(day, settings, speed=None, before_stop=scrape))
-    expected = {
-        (anomaly["region"], "official_above_observed", None, f"{anomaly['release'] * 2 + 10}:00"),
-        ("KZ-75", "protocol_above_tally", station, "18:00"),
-    }
+    inflated_from = f"{anomaly['release'] * 2 + 10}:00"
+    expected = {(anomaly["region"], "official_above_observed", None), ("KZ-75", "protocol_above_tally", station)}
 
     def keys(flags: list[dict[str, Any]]) -> set[tuple[Any, ...]]:
-        return {(f["region_code"], f["detector"], f.get("station"), f["as_of"][11:16]) for f in flags}
+        """Which anomalies were flagged. Live, counts may complete a later hour before an earlier one, so
+        the first flag of a persisting gap can name any hour from the inflation on: that is checked too."""
+        found = set()
+        for f in flags:
+            if f["detector"] == "protocol_above_tally":
+                assert f["as_of"][11:16] >= "18:00", f
+            if f["detector"] == "official_above_observed" and f["region_code"] == anomaly["region"]:
+                assert f["as_of"][11:16] >= inflated_from, f
+            found.add((f["region_code"], f["detector"], f.get("station")))
+        return found
 
     assert expected <= keys(outcome.flags)
     assert expected <= keys([f.to_dict() for f in detect_day(day, history_dir=SHIPPED_ELECTIONS).flags])
