@@ -9,7 +9,6 @@ acknowledged them (acks=all): only then does the scraper count the release as pu
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 from typing import Any
 
@@ -20,10 +19,6 @@ from streams.topics import TopicNames
 from turnout_watch.dayfile import Election, parse_event
 from turnout_watch.errors import TurnoutWatchError
 from turnout_watch.gazetteer import default_gazetteer
-
-# normalize_release learns the election's context (time zone, registered voters) in the detectors'
-# work on revisions; pass it when the installed version takes it.
-_TAKES_ELECTION = "election" in inspect.signature(normalize_release).parameters
 
 
 def _json(obj: Any) -> bytes:
@@ -38,8 +33,7 @@ class KafkaSink:
     def records(self, event: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """(raw record, normalised record) for one `cec_release` event; raises if nothing can be placed."""
         release = parse_event(event, "scraped release")
-        context: dict[str, Any] = {"election": self.election} if _TAKES_ELECTION else {}
-        normalized = normalize_release(release, self.election.date, self.gazetteer, **context)  # type: ignore[arg-type]
+        normalized = normalize_release(release, self.election.date, self.gazetteer, election=self.election)
         if normalized.release is None:
             raise TurnoutWatchError("; ".join(normalized.problems))
         record = normalized.release.to_dict()
