@@ -11,6 +11,11 @@ $(BIN)/turnout-watch: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
+	@# grafana-client -> niquests -> urllib3-future, whose wheel copies itself over urllib3 at every Python
+	@# start (a .pth hook) and breaks requests (schemathesis). Keep the two apart, as urllib3-future documents
+	@# (URLLIB3_NO_OVERRIDE): niquests then imports urllib3_future, everything else the real urllib3.
+	rm -f $(VENV)/lib/python3*/site-packages/urllib3_future.pth
+	$(BIN)/python -m pip install -q --force-reinstall --no-deps "urllib3==$$($(BIN)/python -m pip show urllib3 | sed -n 's/^Version: //p')"
 	@touch $@
 
 venv: $(BIN)/turnout-watch
