@@ -56,6 +56,26 @@ class ExpectedCurves:
             return np.full(np.shape(hours), np.nan)
         return np.asarray(np.interp(hours, self.hours, curve, left=np.nan, right=curve[-1]), dtype=np.float64)
 
+    def shares(self, codes: list[str], hours: FloatArray) -> FloatArray:
+        """`share_at` for many regions at once: region i at hours[i] (NaN where it has no curve)."""
+        matrix = self._matrix(tuple(codes))
+        hours = np.asarray(hours, dtype=np.float64)
+        grid = self.hours
+        idx = np.clip(np.searchsorted(grid, hours, side="right") - 1, 0, len(grid) - 2)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            weight = np.clip((hours - grid[idx]) / (grid[idx + 1] - grid[idx]), 0.0, 1.0)
+        rows = np.arange(len(codes))
+        out = matrix[rows, idx] * (1 - weight) + matrix[rows, idx + 1] * weight
+        return np.where(hours < grid[0], np.nan, out)
+
+    def _matrix(self, codes: tuple[str, ...]) -> FloatArray:
+        cache: dict[tuple[str, ...], FloatArray] = self.__dict__.setdefault("_matrices", {})
+        if codes not in cache:
+            nan = np.full(len(self.hours), np.nan)
+            rows = [self.curve(code) for code in codes]
+            cache[codes] = np.array([nan if row is None else row for row in rows], dtype=np.float64)
+        return cache[codes]
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "hours": self.hours.tolist(),

@@ -89,18 +89,9 @@ class _Batch:
     revised: BoolArray  # same as_of as the last figure, different value
     national: BoolArray
     now: float
-
-    @property
-    def delta(self) -> FloatArray:
-        return self.value - self.prev
-
-    @property
-    def hours(self) -> FloatArray:
-        return (self.now - self.prev_t) / 3600.0
-
-    @property
-    def as_of(self) -> str:
-        return self.release.as_of.isoformat()
+    delta: FloatArray  # points since the region's previous figure
+    hours: FloatArray  # hours since it
+    as_of: str
 
 
 @dataclass(frozen=True)
@@ -264,7 +255,10 @@ class TurnoutTracker:
         fresh = ~(prev_t >= now)  # NaN (never seen) counts as fresh
         revised = (prev_t == now) & (value != prev)
         national = np.array([c == NATIONAL for c in codes], dtype=bool)
-        return _Batch(release, codes, value, prev, prev_t, fresh, revised, national, now)
+        delta, hours = value - prev, (now - prev_t) / 3600.0
+        return _Batch(
+            release, codes, value, prev, prev_t, fresh, revised, national, now, delta, hours, release.as_of.isoformat()
+        )
 
     def _name(self, code: str) -> str:
         return self.names.get(code, code)
@@ -447,11 +441,9 @@ class TurnoutTracker:
             return None
         h0 = self._local_hours(b, b.prev_t)
         h1 = self._local_hours(b, np.full(len(b.codes), b.now))
-        ratio = np.full(len(b.codes), np.nan)
-        for i in np.flatnonzero(eligible).tolist():
-            s0, s1 = curves.share_at(b.codes[i], np.array([h0[i], h1[i]]))
-            ratio[i] = s1 / s0 if s0 > 0 else np.nan
+        s0, s1 = curves.shares(b.codes, h0), curves.shares(b.codes, h1)
         with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.where(eligible & (s0 > 0), s1 / s0, np.nan)
             observed = np.where(eligible, (b.value / b.prev) / ratio, np.nan)
         observed = observed[np.isfinite(observed)]
         if observed.size == 0:
