@@ -6,10 +6,12 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from streams.broker import EmbeddedBroker, launch_broker
+from streams.broker import EmbeddedBroker, free_port, launch_broker
+from turnout_watch.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 ELECTIONS = ROOT / "data" / "elections"
@@ -32,6 +34,15 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]
     running = launch_broker(log_path=log)
     yield running
     running.stop()
+
+
+def isolated_settings(bootstrap: str, data_dir: Path, **extra: Any) -> Settings:
+    """Settings for one test on the shared session broker: its own topics, consumer group and ports."""
+    unique = uuid.uuid4().hex[:10]
+    chosen: dict[str, Any] = {"metrics_port": free_port(), **extra}
+    return load_settings(
+        broker=bootstrap, topic_prefix=f"t{unique}.", app_id=f"tw-{unique}", data_dir=data_dir, **chosen
+    )
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -19,8 +18,8 @@ from ingest.observers.app import create_app, load_election
 from ingest.observers.registry import import_stations, load_stations
 from ingest.observers.tokens import issue_token, revoke_token
 from streams.topics import TopicNames
-from tests.conftest import DAY_2022
-from turnout_watch.settings import Settings, load_settings
+from tests.conftest import DAY_2022, isolated_settings
+from turnout_watch.settings import Settings
 
 ELECTION = load_election(DAY_2022)
 
@@ -34,10 +33,7 @@ STATIONS_CSV = """station,region,registered,address,lat,lon
 
 
 def make_settings(bootstrap: str, data_dir: Path, **extra: Any) -> Settings:
-    unique = uuid.uuid4().hex[:10]
-    return load_settings(
-        broker=bootstrap, topic_prefix=f"t{unique}.", app_id=f"tw-{unique}", data_dir=data_dir, **extra
-    )
+    return isolated_settings(bootstrap, data_dir, **extra)
 
 
 @dataclass

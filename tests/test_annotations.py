@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,12 +18,12 @@ from detectors.tracker import TurnoutTracker
 from ingest.normalize import normalize_release, region_names
 from streams.broker import EmbeddedBroker, free_port
 from streams.runner import LocalPipeline
-from tests.conftest import DAY_2022
+from tests.conftest import DAY_2022, isolated_settings
 from tests.grafana_standin import GrafanaStandIn, serve
 from turnout_watch.dayfile import load_day
 from turnout_watch.history import load_curves
 from turnout_watch.replay import ReplayOutcome, run_replay
-from turnout_watch.settings import SHIPPED_ELECTIONS, load_settings
+from turnout_watch.settings import SHIPPED_ELECTIONS
 
 ELECTION = "kz-2022-11-20-presidential"
 TOKEN = "glsa_test_token"
@@ -113,13 +112,9 @@ def test_worker_annotates_and_a_slow_grafana_does_not_hold_the_pipeline(broker: 
 
     async def scenario() -> tuple[ReplayOutcome, GrafanaStandIn]:
         async with serve(GrafanaStandIn(TOKEN, delay=20)) as grafana:
-            unique = uuid.uuid4().hex[:10]
-            settings = load_settings(
-                broker=broker.bootstrap,
-                topic_prefix=f"t{unique}.",
-                app_id=f"tw-{unique}",
-                metrics_port=free_port(),
-                data_dir=tmp_path / "run",
+            settings = isolated_settings(
+                broker.bootstrap,
+                tmp_path / "run",
                 grafana_url=grafana.url,
                 grafana_token=TOKEN,
                 grafana_queue=2,

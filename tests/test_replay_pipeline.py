@@ -6,7 +6,6 @@ import asyncio
 import json
 import shutil
 import subprocess
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +13,13 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.broker import EmbeddedBroker, free_port
+from streams.broker import EmbeddedBroker
 from streams.runner import LocalPipeline
-from tests.conftest import DAY_2022
+from tests.conftest import DAY_2022, isolated_settings
 from turnout_watch.dayfile import write_day
 from turnout_watch.detect import detect_day
 from turnout_watch.replay import ReplayOutcome, run_replay
-from turnout_watch.settings import SHIPPED_ELECTIONS, Settings, load_settings
+from turnout_watch.settings import SHIPPED_ELECTIONS, Settings
 from turnout_watch.synth import make_day
 
 pytestmark = pytest.mark.integration
@@ -31,15 +30,7 @@ def flag_key(flag: dict[str, Any]) -> tuple[str, str, str]:
 
 
 def make_settings(broker: EmbeddedBroker, data_dir: Path) -> Settings:
-    """Settings for one test: its own topics and consumer group on the shared session broker."""
-    unique = uuid.uuid4().hex[:10]
-    return load_settings(
-        broker=broker.bootstrap,
-        topic_prefix=f"t{unique}.",
-        app_id=f"tw-{unique}",
-        metrics_port=free_port(),
-        data_dir=data_dir,
-    )
+    return isolated_settings(broker.bootstrap, data_dir)
 
 
 @pytest.fixture(scope="module")

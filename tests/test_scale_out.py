@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,11 +18,12 @@ from aiokafka.partitioner import DefaultPartitioner
 from prometheus_client.parser import text_string_to_metric_families
 
 from ingest.replay import ReplayPublisher, ReplayStats
-from streams.broker import EmbeddedBroker, free_port
+from streams.broker import EmbeddedBroker
 from streams.runner import LocalPipeline
+from tests.conftest import isolated_settings
 from turnout_watch.dayfile import CecRelease, DayFile, load_day, write_day
 from turnout_watch.detect import detect_day
-from turnout_watch.settings import SHIPPED_ELECTIONS, load_settings
+from turnout_watch.settings import SHIPPED_ELECTIONS
 from turnout_watch.synth import make_day
 
 pytestmark = pytest.mark.integration
@@ -120,15 +120,7 @@ def test_killed_worker_s_elections_move_to_the_survivor(broker: EmbeddedBroker, 
     previous release are missed)."""
     finished, ongoing = synthetic_days(tmp_path / "days")
     days = finished + ongoing
-    unique = uuid.uuid4().hex[:10]
-    settings = load_settings(
-        broker=broker.bootstrap,
-        topic_prefix=f"t{unique}.",
-        app_id=f"tw-{unique}",
-        metrics_port=free_port(),
-        data_dir=tmp_path / "run",
-        partitions=PARTITIONS,
-    )
+    settings = isolated_settings(broker.bootstrap, tmp_path / "run", partitions=PARTITIONS)
     expected_values: dict[SeriesKey, float] = {}
     expected_delta: dict[SeriesKey, float] = {}
     expected_flags: set[tuple[str, ...]] = set()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,10 +31,10 @@ from ingest.sources import Source, load_source
 from streams.broker import EmbeddedBroker, free_port
 from streams.runner import LocalPipeline
 from streams.topics import TopicNames, ensure_topics
-from tests.conftest import DAY_2022
+from tests.conftest import DAY_2022, isolated_settings
 from turnout_watch.dayfile import DayFile, load_day
 from turnout_watch.detect import detect_day
-from turnout_watch.settings import Settings, load_settings
+from turnout_watch.settings import Settings
 
 pytestmark = pytest.mark.integration
 DAY = load_day(DAY_2022)
@@ -43,14 +42,7 @@ AT = datetime.fromisoformat
 
 
 def settings_for(broker: EmbeddedBroker, tmp: Path) -> Settings:
-    unique = uuid.uuid4().hex[:10]
-    return load_settings(
-        broker=broker.bootstrap,
-        topic_prefix=f"s{unique}.",
-        app_id=f"tw-{unique}",
-        metrics_port=free_port(),
-        data_dir=tmp,
-    )
+    return isolated_settings(broker.bootstrap, tmp)
 
 
 async def read_topic(bootstrap: str, topic: str) -> list[dict[str, Any]]:

@@ -16,7 +16,6 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,8 +30,7 @@ from dashboards.build import render
 from dashboards.watchroom import expressions
 from streams.broker import EmbeddedBroker, free_port
 from streams.runner import LocalPipeline
-from tests.conftest import DAY_2022, ROOT
-from turnout_watch.settings import load_settings
+from tests.conftest import DAY_2022, ROOT, isolated_settings
 
 pytestmark = pytest.mark.integration
 BIN = str(Path(sys.executable).with_name("turnout-watch"))
@@ -74,14 +72,7 @@ async def wait_for(session: aiohttp.ClientSession, base: str, expr: str, timeout
 @pytest.fixture(scope="module")
 def watch_room(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     tmp = tmp_path_factory.mktemp("watchroom")
-    unique = uuid.uuid4().hex[:8]
-    settings = load_settings(
-        broker=broker.bootstrap,
-        topic_prefix=f"w{unique}.",
-        app_id=f"tw-{unique}",
-        metrics_port=free_port(),
-        data_dir=tmp / "run",
-    )
+    settings = isolated_settings(broker.bootstrap, tmp / "run")
     env = {
         **os.environ,
         "TURNOUT_WATCH_BROKER": broker.bootstrap,
