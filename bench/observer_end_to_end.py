@@ -28,10 +28,7 @@ import aiohttp
 import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 
-from ingest.observers import store
-from ingest.observers.registry import save_stations
-from ingest.observers.simulate import make_stations, post_counts, simulate_counts
-from ingest.observers.tokens import new_tokens_bulk, save_tokens
+from ingest.observers.simulate import make_stations, post_counts, register_observers, simulate_counts
 from streams.broker import free_port
 from streams.runner import LocalPipeline
 from turnout_watch.dayfile import load_day
@@ -69,12 +66,7 @@ async def run(args: argparse.Namespace, tmp: str) -> dict[str, float | int]:
     counts = simulate_counts(day, stations, args.seed)
     burst = [e for e in counts if e["observed_at"][11:16] == "12:00"]
     later = {e["station"]: e for e in counts if e["observed_at"][11:16] == "14:00" and e["source"] == "tally"}
-    conn = store.connect(store.db_path(settings))
-    save_stations(conn, stations)
-    issued = new_tokens_bulk("observer", {s.station: [s.station] for s in stations})
-    save_tokens(conn, [record for _, record in issued])
-    conn.close()
-    tokens = {next(iter(record.scope)): token for token, record in issued}
+    tokens = register_observers(settings, stations)
     async with LocalPipeline(settings, workers=1) as pipeline:
         port = free_port()
         env = {**os.environ, "TURNOUT_WATCH_DATA_DIR": tmp, "TURNOUT_WATCH_TOPIC_PREFIX": settings.topic_prefix}

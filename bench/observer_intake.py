@@ -28,10 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ingest.observers import store
-from ingest.observers.registry import save_stations
-from ingest.observers.simulate import make_stations, post_counts, simulate_counts
-from ingest.observers.tokens import new_tokens_bulk, save_tokens
+from ingest.observers.simulate import make_stations, post_counts, register_observers, simulate_counts
 from streams.broker import free_port, launch_broker
 from turnout_watch.dayfile import load_day
 from turnout_watch.settings import load_settings
@@ -57,12 +54,7 @@ def main() -> None:
         day = load_day(DAY)
         stations = make_stations(day.election, args.stations, args.seed)
         events = [e for e in simulate_counts(day, stations, args.seed) if e["observed_at"][11:16] == args.hour]
-        conn = store.connect(store.db_path(settings))
-        save_stations(conn, stations)
-        issued = new_tokens_bulk("observer", {s.station: [s.station] for s in stations})
-        save_tokens(conn, [record for _, record in issued])
-        conn.close()
-        tokens = {next(iter(record.scope)): token for token, record in issued}
+        tokens = register_observers(settings, stations)
         port = free_port()
         env = {**os.environ, "TURNOUT_WATCH_DATA_DIR": tmp, "TURNOUT_WATCH_TOPIC_PREFIX": settings.topic_prefix}
         server = subprocess.Popen(

@@ -672,10 +672,7 @@ def observers_sim(
     Registers the generated stations and one observer token per station in the intake's database
     (the server picks them up on its next request), then posts each count alone, as phones do.
     """
-    from ingest.observers import store
-    from ingest.observers.registry import save_stations
-    from ingest.observers.simulate import make_stations, post_counts, simulate_counts
-    from ingest.observers.tokens import new_tokens_bulk, save_tokens
+    from ingest.observers.simulate import make_stations, post_counts, register_observers, simulate_counts
     from turnout_watch.dayfile import load_day, write_day
 
     settings = _settings(ctx)
@@ -688,11 +685,7 @@ def observers_sim(
         click.echo(f"wrote {output}")
     if no_post:
         return
-    conn = store.connect(store.db_path(settings))
-    save_stations(conn, generated)
-    issued = new_tokens_bulk("observer", {f"sim{seed}-obs-{s.station}": [s.station] for s in generated})
-    save_tokens(conn, [record for _, record in issued])
-    by_station = {next(iter(record.scope)): token for token, record in issued}
+    by_station = register_observers(settings, generated, name=f"sim{seed}-obs")
     base = (url or f"http://{settings.observers_host}:{settings.observers_port}").rstrip("/")
     stats = asyncio.run(post_counts(base, events, by_station, speed=speed, concurrency=concurrency))
     click.echo(stats.summary())

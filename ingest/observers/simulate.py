@@ -29,9 +29,12 @@ from typing import Any
 import aiohttp
 import numpy as np
 
-from ingest.observers.registry import Station
+from ingest.observers import store
+from ingest.observers.registry import Station, save_stations
+from ingest.observers.tokens import new_tokens_bulk, save_tokens
 from turnout_watch.dayfile import DayFile, Election
 from turnout_watch.gazetteer import default_gazetteer
+from turnout_watch.settings import Settings
 
 MEDIAN_STATION = 1200
 STATION_SIZE_SIGMA = 0.55
@@ -183,6 +186,18 @@ class PostStats:
             f"{self.rejected} rejected, {self.retries} retries in {self.seconds:.1f} s ({rate:.0f} accepted/s); "
             f"latency p50 {np.percentile(lat, 50):.1f} ms, p99 {np.percentile(lat, 99):.1f} ms"
         )
+
+
+def register_observers(settings: Settings, stations: list[Station], name: str = "obs") -> dict[str, str]:
+    """Save the stations and one observer token each in the intake's database; station -> token."""
+    conn = store.connect(store.db_path(settings))
+    try:
+        save_stations(conn, stations)
+        issued = new_tokens_bulk("observer", {f"{name}-{s.station}": [s.station] for s in stations})
+        save_tokens(conn, [record for _, record in issued])
+    finally:
+        conn.close()
+    return {next(iter(record.scope)): token for token, record in issued}
 
 
 async def post_counts(
