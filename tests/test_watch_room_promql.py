@@ -246,7 +246,13 @@ def test_flag_rule_returns_the_regions_observers_reported(watch_room: dict[str, 
 
 
 def test_healthy_run_raises_no_health_alerts(watch_room: dict[str, Any]) -> None:
-    for name in ("CecReleaseOverdue", "ScraperFailing", "PipelineLagging", "NoObserverReports"):
+    for name in (
+        "CecReleaseOverdue",
+        "ScraperFailing",
+        "PipelineLagging",
+        "NoObserverReports",
+        "OfficialAboveObserved",
+    ):
         assert watch_room["rules"][name] == [], name
     assert watch_room["rule_queries"]["CecReleaseOverdue"]  # the scraper exported what the rule reads
     assert watch_room["rule_queries"]["PipelineLagging"]
