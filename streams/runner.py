@@ -165,3 +165,17 @@ class LocalPipeline:
             await asyncio.sleep(poll)
         hint = "" if self.worker_processes else f"; is a worker with app_id {self.settings.app_id!r} running?"
         raise BrokerError(f"the workers did not catch up within {timeout:.0f} s ({lag} messages behind){hint}")
+
+    async def wait_pipeline_drained(self, timeout: float = 60.0, poll: float = 0.2) -> float:
+        """Wait until every stage is committed: inputs first, then what the agents derived from them.
+
+        Observer counts become per-region aggregates on a second topic that the release agent reads.
+        The counts agent commits its input only after the aggregates are acknowledged, so once the first
+        stage is drained every aggregate is on its topic, and the second wait sees its true end.
+        """
+        assert self.topics is not None, "start the pipeline first"
+        inputs = [self.topics.releases, self.topics.observer_counts]
+        first = await self.wait_drained(inputs, timeout=timeout, poll=poll)
+        return first + await self.wait_drained(
+            [*inputs, self.topics.observer_aggregates], timeout=max(timeout - first, poll), poll=poll
+        )

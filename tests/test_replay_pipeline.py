@@ -180,6 +180,8 @@ def test_observer_counts_flow_to_estimates_and_flags(broker: EmbeddedBroker, tmp
     scraped: dict[str, str] = {}
 
     async def scrape(pipeline: LocalPipeline, outcome: ReplayOutcome) -> None:
+        # the replay waited for the second hop too (counts -> aggregates -> comparisons), not only its inputs
+        assert pipeline.topics is not None and await pipeline.consumer_lag([pipeline.topics.observer_aggregates]) == 0
         async with aiohttp.ClientSession() as session, session.get(pipeline.worker_processes[0].metrics_url) as r:
             scraped["text"] = await r.text()
 

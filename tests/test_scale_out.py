@@ -173,7 +173,7 @@ def test_killed_worker_s_elections_move_to_the_survivor(broker: EmbeddedBroker, 
                 killed = pipeline.kill_worker(1)
                 # The rest of each day, paced (1 day-hour = 0.5 s) while the group notices the crash.
                 await asyncio.gather(*(publisher.publish_day(part(day, 3, None), speed=7200) for day in ongoing))
-                await pipeline.wait_drained([topics.releases, topics.observer_counts], timeout=90)
+                await pipeline.wait_pipeline_drained(timeout=90)
                 survivor = await scrape(pipeline.worker_processes[0].metrics_url)
                 flags = await read_flags(pipeline.bootstrap, topics.flags)
             finally:

@@ -151,9 +151,7 @@ async def run_replay(
             publish_start = time.monotonic()
             outcome.stats = await ReplayPublisher(producer, pipeline.topics).publish_day(day, speed, on_progress)
             outcome.publish_seconds = time.monotonic() - publish_start
-            outcome.drain_seconds = await pipeline.wait_drained(
-                [pipeline.topics.releases, pipeline.topics.observer_counts], timeout=drain_timeout
-            )
+            outcome.drain_seconds = await pipeline.wait_pipeline_drained(timeout=drain_timeout)
             await collector.drain()
         finally:
             bar.close()
