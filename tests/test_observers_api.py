@@ -90,12 +90,14 @@ async def test_every_validation_rule_named_per_item_and_valid_items_kept(
         {"station": "75-0002", "voted": "many", "observed_at": "noon", "colour": "red"},  # types, unknown field
         count(voted=900, at="2022-11-20T14:00:00+06:00"),  # valid
         count("71-0002", 300, source="commission"),  # valid
+        count(voted=100, at="0001-01-01T00:00:00+01:00"),  # before the first instant a clock can show
+        count(voted=100, at="9999-12-31T23:59:59+00:00"),  # a year that overflows in Kazakhstan's zone
     ]
     status, body = await post(http, intake, batch, who="all")
     assert status == 200
-    assert (body["accepted"], body["rejected"]) == (2, 9)
+    assert (body["accepted"], body["rejected"]) == (2, 11)
     items = body["items"]
-    assert [i["index"] for i in items] == list(range(11))
+    assert [i["index"] for i in items] == list(range(13))
     assert codes(items[0]) == {"unknown_station"}
     assert codes(items[1]) == {"exceeds_registered"}
     assert "2374" in items[1]["errors"][0]["message"]
@@ -107,6 +109,7 @@ async def test_every_validation_rule_named_per_item_and_valid_items_kept(
     assert codes(items[7]) == {"region_mismatch"}
     assert codes(items[8]) == {"type", "bad_time", "unknown_field"}
     assert items[9]["status"] == items[10]["status"] == "accepted"
+    assert codes(items[11]) == codes(items[12]) == {"bad_time"}
     records = await read_topic(intake.settings.broker or "", intake.topic, 3)
     assert sorted((r["station"], r["voted"], r["source"]) for r in records) == [
         ("71-0002", 300, "commission"),

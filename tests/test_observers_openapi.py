@@ -24,6 +24,8 @@ from tests.observers_env import make_settings, prepare_registry
 
 pytestmark = pytest.mark.integration
 TOKENS: dict[str, str] = {}
+#: Generated requests per operation, new ones each run; raise it to fuzz deeper (README, Development).
+EXAMPLES = int(os.environ.get("TURNOUT_WATCH_FUZZ_EXAMPLES", "100"))
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +74,7 @@ def test_every_answer_matches_the_document(api_schema: Any) -> None:
     for operation in operations:
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         def check(case: Any) -> None:
             if case.operation.path.startswith("/v1/"):
                 case.headers = {**(case.headers or {}), **auth}

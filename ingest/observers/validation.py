@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ingest.observers.registry import Station
@@ -94,6 +94,10 @@ def _integer(item: Mapping[str, Any], key: str, errors: list[ItemError], *, requ
     return value
 
 
+#: Times outside these are not times of a count (and would overflow on conversion between zones).
+TIME_RANGE = (datetime(1900, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC))
+
+
 def _time(item: Mapping[str, Any], key: str, errors: list[ItemError], *, required: bool) -> datetime | None:
     text = _text(item, key, errors, required=required)
     if text is None:
@@ -105,6 +109,13 @@ def _time(item: Mapping[str, Any], key: str, errors: list[ItemError], *, require
         return None
     if value.tzinfo is None:
         errors.append(ItemError("bad_time", key, f"{key} {text!r} needs a UTC offset, like +06:00"))
+        return None
+    try:  # year 1 at +01:00 parses but cannot be placed on a clock, nor year 9999 in Kazakhstan's zone
+        in_range = TIME_RANGE[0] <= value.astimezone(UTC) <= TIME_RANGE[1]
+    except OverflowError:
+        in_range = False
+    if not in_range:
+        errors.append(ItemError("bad_time", key, f"{key} {text!r} is not a date between 1900 and 9000"))
         return None
     return value
 
