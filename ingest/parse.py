@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import lxml.html
 from lxml import etree
 
-from turnout_watch.errors import RegionNotInForceError, UnknownRegionError
+from turnout_watch.errors import RegionNotInForceError
 from turnout_watch.gazetteer import NATIONAL_CODE, Gazetteer, default_gazetteer
 
 __all__ = ["Lang", "ParsedRelease", "html_to_text", "parse_release", "parse_text"]
@@ -248,10 +248,10 @@ def _lookup(gazetteer: Gazetteer, on: date | None, text: str) -> tuple[str | Non
     Cached across releases: every release of a day repeats the same few hundred word windows, and
     normalising them is most of the parser's time.
     """
+    if gazetteer.find(text) is None:
+        return None
     try:
         return gazetteer.resolve(text, on=on).code, ""
-    except UnknownRegionError:
-        return None
     except RegionNotInForceError as exc:
         return None, str(exc)
 

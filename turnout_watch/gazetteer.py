@@ -212,20 +212,23 @@ class Gazetteer:
     def resolve(self, name: str, on: date | None = None) -> Region:
         """The unit ``name`` spells, by exact normalised key. With ``on``, also require that the
         unit existed that day, so a 2016 table cannot silently feed a post-2018 region."""
-        code = self._keys.get(normalise(name))
-        if code is None:
+        region = self.find(name)
+        if region is None:
             raise UnknownRegionError(name, self.suggest(name), on)
-        region = self._units[code]
         if on is not None and not region.in_force(on):
             raise RegionNotInForceError(self._not_in_force(name, region, on))
         return region
 
+    def find(self, name: str) -> Region | None:
+        """The unit ``name`` spells, or None; no suggestions are computed (callers that probe many
+        word windows, like the release parser, would spend most of their time on them)."""
+        code = self._keys.get(normalise(name))
+        return None if code is None else self._units[code]
+
     def try_resolve(self, name: str, on: date | None = None) -> Region | None:
         """Like :meth:`resolve`, but None wherever resolve would raise."""
-        try:
-            return self.resolve(name, on)
-        except (UnknownRegionError, RegionNotInForceError):
-            return None
+        region = self.find(name)
+        return region if region is not None and (on is None or region.in_force(on)) else None
 
     def _not_in_force(self, name: str, region: Region, on: date) -> str:
         label, asked = f"{region.name} ({region.code})", f"(asked for {name!r} on {on})"
