@@ -8,7 +8,7 @@ is kept: one bad row must not hide twenty good ones from the watch room.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from detectors.release import NATIONAL, Release
@@ -71,9 +71,12 @@ def election_context(election: Election, gazetteer: Gazetteer | None = None) -> 
     total = election.raw.get("registered_total")
     if isinstance(total, int) and total > 0:
         registered[NATIONAL] = total
-    close = datetime.combine(election.date, election.polls_close, tzinfo=election.tz)
-    opens = datetime.combine(election.date, election.polls_open, tzinfo=election.tz)
-    return {"timezone": election.timezone, "polls_open": opens, "polls_close": close, "registered": registered}
+    return {
+        "timezone": election.timezone,
+        "polls_open": election.opens,
+        "polls_close": election.closes,
+        "registered": registered,
+    }
 
 
 def region_names(gazetteer: Gazetteer | None = None) -> dict[str, str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
@@ -36,6 +36,16 @@ class Election:
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def opens(self) -> datetime:
+        """When polls open, in the election's zone."""
+        return datetime.combine(self.date, self.polls_open, self.tz)
+
+    @property
+    def closes(self) -> datetime:
+        """When polls close, in the election's zone."""
+        return datetime.combine(self.date, self.polls_close, self.tz)
 
     def registered(self) -> dict[str, int]:
         """Registered voters per region as the file spells the region (only those given)."""
@@ -200,7 +210,7 @@ def parse_event(obj: Any, where: str = "<event>") -> Event:
     raise DayFileError(f"{where}: unknown event type {kind!r} (expected 'cec_release' or 'observer_count')")
 
 
-def _json_lines(path: Path) -> Iterator[tuple[int, Any]]:
+def _json_lines(path: Path) -> Generator[tuple[int, Any], None, None]:
     with _open(path, "r") as fh:
         for number, text in enumerate(fh, start=1):
             if not text.strip():
@@ -211,16 +221,28 @@ def _json_lines(path: Path) -> Iterator[tuple[int, Any]]:
                 raise DayFileError(f"{path}:{number}: not valid JSON: {exc.msg}") from exc
 
 
-def load_day(path: str | Path) -> DayFile:
-    """Read a whole day file; every error names `file:line` and what is wrong."""
-    path = Path(path)
+def _election_line(path: Path) -> tuple[Election, Generator[tuple[int, Any], None, None]]:
+    """The election on the first line of a day file, and the lines after it."""
     if not path.is_file():
         raise DayFileError(f"day file not found: {path}")
     lines = _json_lines(path)
     first = next(lines, None)
     if first is None:
         raise DayFileError(f"{path}: empty day file (the first line must describe the election)")
-    election = parse_election(first[1], f"{path}:{first[0]}")
+    return parse_election(first[1], f"{path}:{first[0]}"), lines
+
+
+def read_election(path: str | Path) -> Election:
+    """Only the election a day file describes (services that take its events from elsewhere)."""
+    election, lines = _election_line(Path(path))
+    lines.close()
+    return election
+
+
+def load_day(path: str | Path) -> DayFile:
+    """Read a whole day file; every error names `file:line` and what is wrong."""
+    path = Path(path)
+    election, lines = _election_line(path)
     events = []
     for number, obj in lines:
         event = parse_event(obj, f"{path}:{number}")

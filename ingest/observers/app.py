@@ -6,7 +6,6 @@ typed `web.AppKey`s; `routes.py` only wires routes; `views.py` maps domain error
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,7 +21,7 @@ from ingest.observers.publisher import DurablePublisher
 from ingest.observers.ratelimit import RateLimiter
 from ingest.observers.spool import Spool
 from streams.topics import TopicNames, ensure_topics
-from turnout_watch.dayfile import Election, parse_election
+from turnout_watch.dayfile import Election, read_election
 from turnout_watch.errors import TurnoutWatchError
 from turnout_watch.settings import Settings
 
@@ -40,10 +39,8 @@ LIMITER = web.AppKey("limiter", RateLimiter)
 def load_election(path: Path) -> Election:
     """The election a day file (or a one-line election header) describes."""
     try:
-        with path.open(encoding="utf-8") as fh:
-            first = fh.readline()
-        return parse_election(json.loads(first), f"{path}:1")
-    except (OSError, json.JSONDecodeError) as exc:
+        return read_election(path)
+    except (OSError, UnicodeDecodeError) as exc:
         raise ObserverIntakeError(f"cannot read the election from {path}: {exc}") from exc
 
 

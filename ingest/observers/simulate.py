@@ -74,7 +74,7 @@ def make_stations(election: Election, n_stations: int, seed: int) -> list[Statio
 def official_curves(day: DayFile) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per region code: (unix times, cumulative turnout %) from polls_open (0 %) through each release."""
     election, gazetteer = day.election, default_gazetteer()
-    opens = datetime.combine(election.date, election.polls_open, election.tz).timestamp()
+    opens = election.opens.timestamp()
     points: dict[str, dict[float, float]] = {}
     for release in day.releases():
         for name, pct in release.turnout_pct.items():
@@ -114,8 +114,7 @@ def simulate_counts(
     rng = random.Random(seed)
     election = day.election
     curves = official_curves(day)
-    opens = datetime.combine(election.date, election.polls_open, election.tz)
-    closes = datetime.combine(election.date, election.polls_close, election.tz)
+    opens, closes = election.opens, election.closes
     times = sorted({r.as_of for r in day.releases() if opens < r.as_of <= closes})
     excess = official_excess or {}
     events: list[dict[str, Any]] = []

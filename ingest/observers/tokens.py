@@ -77,7 +77,7 @@ def issue_token(
         gazetteer, codes = default_gazetteer(), set()
         for item in items:
             try:
-                codes.add(gazetteer.get(item).code if item.upper().startswith("KZ-") else gazetteer.resolve(item).code)
+                codes.add(gazetteer.resolve(item).code)  # a name or a code, current or old
             except TurnoutWatchError as exc:
                 raise TokenError(str(exc)) from exc
         resolved = sorted(codes)

@@ -204,8 +204,7 @@ def check_count(
         )
     if observed is not None:
         local = observed.astimezone(election.tz)
-        opens = datetime.combine(election.date, election.polls_open, election.tz)
-        closes = datetime.combine(election.date, election.polls_close, election.tz)
+        opens, closes = election.opens, election.closes
         if observed > now + CLOCK_SKEW:
             errors.append(
                 ItemError(

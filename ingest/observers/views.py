@@ -164,8 +164,13 @@ async def openapi_yaml(request: web.Request) -> web.Response:
     return web.Response(text=_openapi_text(), content_type="application/yaml")
 
 
+@cache
+def _openapi_document() -> dict[str, Any]:
+    return dict(yaml.safe_load(_openapi_text()))
+
+
 async def openapi_json(request: web.Request) -> web.Response:
-    return web.json_response(yaml.safe_load(_openapi_text()))
+    return web.json_response(_openapi_document())
 
 
 @cache
@@ -175,7 +180,7 @@ def _form_text() -> str:
 
 async def form(request: web.Request) -> web.Response:
     election = request.app[ELECTION]
-    offset = datetime.combine(election.date, election.polls_open, election.tz).utcoffset() or timedelta(0)
+    offset = election.opens.utcoffset() or timedelta(0)
     minutes = int(offset.total_seconds() // 60)
     config = {
         "election": election.election,
