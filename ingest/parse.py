@@ -90,6 +90,7 @@ _NUMBER = re.compile(
 )
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _NAME_BREAK = re.compile(r"[,;:()«»\"|/]| - ")
+_PIECES = re.compile(r",\s+|\s+\|\s+(?=\D)")  # where an unpaired segment splits into sub-segments
 _STOPWORDS = frozenset(
     [
         "in",
@@ -378,8 +379,7 @@ def _parse_segment(segment: str, resolve: _Resolver, out: _Collector, depth: int
         for mention, value in pairs:
             out.place(mention, value, segment)
         return
-    pieces = re.split(r",\s+|\s+\|\s+(?=\D)" if depth == 0 else r"(?!)", segment)
-    if depth == 0 and len(pieces) > 1:
+    if depth == 0 and len(pieces := _PIECES.split(segment)) > 1:
         for piece in pieces:
             _parse_segment(piece, resolve, out, depth + 1)
         return

@@ -8,7 +8,6 @@ their region code added. Nothing counts as published until the broker acknowledg
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from ingest.normalize import normalize_release
-from streams.topics import TopicNames
+from streams.topics import TopicNames, encode_record
 from turnout_watch.dayfile import CecRelease, DayFile, Event
 from turnout_watch.errors import TurnoutWatchError
 from turnout_watch.gazetteer import default_gazetteer
@@ -36,10 +35,6 @@ class ReplayStats:
         return self.releases + self.observer_counts
 
 
-def _json(obj: Any) -> bytes:
-    return json.dumps(obj, ensure_ascii=False).encode()
-
-
 class ReplayPublisher:
     def __init__(self, producer: AIOKafkaProducer, topics: TopicNames) -> None:
         self.producer = producer
@@ -52,12 +47,12 @@ class ReplayPublisher:
         sends = []
         if isinstance(event, CecRelease):
             key = event.election.encode()
-            sends.append(await self.producer.send(self.topics.raw_releases, _json(dict(event.raw)), key=key))
+            sends.append(await self.producer.send(self.topics.raw_releases, encode_record(dict(event.raw)), key=key))
             normalized = normalize_release(event, election.date, self.gazetteer, election=election)
             stats.problems.extend(normalized.problems)
             if normalized.release is not None:
                 sends.append(
-                    await self.producer.send(self.topics.releases, _json(normalized.release.to_dict()), key=key)
+                    await self.producer.send(self.topics.releases, encode_record(normalized.release.to_dict()), key=key)
                 )
                 stats.releases += 1
                 stats.region_figures += len(normalized.release.turnout)
@@ -70,7 +65,7 @@ class ReplayPublisher:
             sends.append(
                 await self.producer.send(
                     self.topics.observer_counts,
-                    _json({**event.raw, "region_code": code}),
+                    encode_record({**event.raw, "region_code": code}),
                     key=event.station.encode(),
                 )
             )

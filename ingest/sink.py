@@ -9,20 +9,15 @@ acknowledged them (acks=all): only then does the scraper count the release as pu
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
 from ingest.normalize import normalize_release
-from streams.topics import TopicNames
+from streams.topics import TopicNames, encode_record
 from turnout_watch.dayfile import Election, parse_event
 from turnout_watch.errors import TurnoutWatchError
 from turnout_watch.gazetteer import default_gazetteer
-
-
-def _json(obj: Any) -> bytes:
-    return json.dumps(obj, ensure_ascii=False).encode()
 
 
 class KafkaSink:
@@ -36,16 +31,13 @@ class KafkaSink:
         normalized = normalize_release(release, self.election.date, self.gazetteer, election=self.election)
         if normalized.release is None:
             raise TurnoutWatchError("; ".join(normalized.problems))
-        record = normalized.release.to_dict()
-        if event.get("revision"):
-            record["revision"] = event["revision"]
-        return event, record
+        return event, normalized.release.to_dict()
 
     async def __call__(self, event: dict[str, Any]) -> None:
         raw, record = self.records(event)
         key = self.election.election.encode()
         sends = [
-            await self.producer.send(self.topics.raw_releases, _json(raw), key=key),
-            await self.producer.send(self.topics.releases, _json(record), key=key),
+            await self.producer.send(self.topics.raw_releases, encode_record(raw), key=key),
+            await self.producer.send(self.topics.releases, encode_record(record), key=key),
         ]
         await asyncio.gather(*sends)

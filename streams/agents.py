@@ -24,7 +24,7 @@ from dashboards.metrics import PipelineMetrics
 from detectors.observers import Count, StationChecker, StationLedger
 from detectors.tracker import ProcessResult, RegionUpdate, Release, TurnoutTracker
 from streams.ownership import PartitionOwnership
-from streams.topics import TopicNames
+from streams.topics import TopicNames, encode_record
 from turnout_watch.history import load_curves
 from turnout_watch.settings import Settings
 
@@ -53,7 +53,7 @@ class Pipeline:
         Goes straight to Faust's producer: `Topic.send` costs several times more per record, and an
         agent publishing ~20 per-region records per release spends most of its time there.
         """
-        return await self.app.producer.send(topic, key.encode(), json.dumps(value).encode(), None, None, None)
+        return await self.app.producer.send(topic, key.encode(), encode_record(value), None, None, None)
 
     def tracker(self, election: str) -> TurnoutTracker:
         if election not in self.trackers:

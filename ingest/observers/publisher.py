@@ -28,7 +28,7 @@ from aiokafka.errors import KafkaError
 
 from ingest.observers.errors import NotDurableError, SpoolError
 from ingest.observers.spool import Spool, SpoolEntry
-from streams.topics import ensure_topics
+from streams.topics import encode_record, ensure_topics
 from turnout_watch.errors import TurnoutWatchError
 from turnout_watch.settings import Settings
 
@@ -36,10 +36,6 @@ log = logging.getLogger(__name__)
 
 Stored = Literal["broker", "spool"]
 DRAIN_CHUNK = 500
-
-
-def encode(value: dict[str, Any]) -> bytes:
-    return json.dumps(value, ensure_ascii=False).encode()
 
 
 class DurablePublisher:
@@ -114,7 +110,7 @@ class DurablePublisher:
         for key, value in records:
             try:
                 fut = await asyncio.wait_for(
-                    self.producer.send(self.topic, encode(value), key=key.encode()), self.timeout
+                    self.producer.send(self.topic, encode_record(value), key=key.encode()), self.timeout
                 )
                 futures.append(fut)
             except (KafkaError, TimeoutError) as exc:  # never enqueued: nothing can land later
@@ -253,7 +249,7 @@ class DurablePublisher:
                     self._delivered.add(entry.seq)
                     continue
                 sends[entry.seq] = await asyncio.wait_for(
-                    self.producer.send(self.topic, encode(entry.value), key=entry.key.encode()), self.timeout
+                    self.producer.send(self.topic, encode_record(entry.value), key=entry.key.encode()), self.timeout
                 )
             if sends:
                 await asyncio.wait(list(sends.values()), timeout=self.timeout)
