@@ -8,10 +8,12 @@ labels, so notification policies can route by `region` and `severity`.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from grafana_foundation_sdk.builders import alerting, prometheus
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import alerting as alerting_models
 
 DATASOURCE_UID = "prometheus"
@@ -155,7 +157,7 @@ def grafana_rule(rule: AlertRule) -> alerting.Rule:
         .model(prometheus.Dataquery().expr(rule.query).instant().ref_id("A"))
     )
     threshold = (
-        alerting.Query("B").datasource_uid("__expr__").model(_threshold_model(rule))  # type: ignore[arg-type]
+        alerting.Query("B").datasource_uid("__expr__").model(_ThresholdModel(rule))  # type: ignore[arg-type]
     )
     return (
         alerting.Rule(rule.name)
@@ -190,29 +192,15 @@ class _ThresholdModel:
         }
 
 
-def _threshold_model(rule: AlertRule) -> _ThresholdModel:
-    return _ThresholdModel(rule)
-
-
 def grafana_rules_provisioning(rules: tuple[AlertRule, ...] = RULES) -> dict[str, Any]:
     """Grafana's alert-rule provisioning file (apiVersion 1) built from the SDK's rule models."""
-    built = [_to_json(grafana_rule(r).build()) for r in rules]
-    for rule in built:
-        for query in rule["data"]:
-            model = query.get("model")
-            if hasattr(model, "build"):
-                query["model"] = model.build()
+    built = [sdk_json(grafana_rule(r).build()) for r in rules]
     return {
         "apiVersion": 1,
         "groups": [{"orgId": 1, "name": GROUP, "folder": "turnout-watch", "interval": "15s", "rules": built}],
     }
 
 
-def _to_json(model: Any) -> Any:
-    if hasattr(model, "to_json"):
-        return {k: _to_json(v) for k, v in model.to_json().items()}
-    if isinstance(model, dict):
-        return {k: _to_json(v) for k, v in model.items()}
-    if isinstance(model, list):
-        return [_to_json(v) for v in model]
-    return model
+def sdk_json(model: Any) -> Any:
+    """An SDK model as plain JSON data, through the SDK's own encoder."""
+    return json.loads(json.dumps(model, cls=JSONEncoder))

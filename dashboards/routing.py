@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 from grafana_foundation_sdk.builders import alerting
 
+from dashboards.alerts import sdk_json
 from turnout_watch.errors import ConfigError, TurnoutWatchError
 from turnout_watch.gazetteer import default_gazetteer
 
@@ -155,15 +156,7 @@ def grafana_policy(config: Coordinators) -> alerting.NotificationPolicy:
 
 def grafana_policies(config: Coordinators) -> dict[str, Any]:
     """Notification-policy provisioning (apiVersion 1) from the SDK's NotificationPolicy model."""
-    return {"apiVersion": 1, "policies": [{"orgId": 1, **_json(grafana_policy(config).build())}]}
-
-
-def _json(model: Any) -> Any:
-    if hasattr(model, "to_json"):
-        return {k: _json(v) for k, v in model.to_json().items()}
-    if isinstance(model, list):
-        return [_json(v) for v in model]
-    return model
+    return {"apiVersion": 1, "policies": [{"orgId": 1, **sdk_json(grafana_policy(config).build())}]}
 
 
 # -- Alertmanager --------------------------------------------------------------------------------------

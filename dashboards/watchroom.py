@@ -28,7 +28,7 @@ from grafana_foundation_sdk.models.dashboard import (
     VariableRefresh,
 )
 
-from dashboards.alerts import DATASOURCE_UID, LATENCY_P95
+from dashboards.alerts import DATASOURCE_UID, LATENCY_P95, sdk_json
 
 DATASOURCE = DataSourceRef(type_val="prometheus", uid=DATASOURCE_UID)
 E = 'election=~"$election"'
@@ -340,11 +340,8 @@ DASHBOARDS = {"watch-room": watch_room, "region": region_drilldown}
 
 def build_json(dashboard: Dashboard) -> dict[str, Any]:
     """The dashboard model as Grafana's JSON (the SDK's encoder), ready for a provisioning folder."""
-    import json
-
-    from grafana_foundation_sdk.cog.encoder import JSONEncoder
-
-    return json.loads(json.dumps(dashboard.build(), cls=JSONEncoder, sort_keys=True))
+    data: dict[str, Any] = sdk_json(dashboard.build())
+    return data
 
 
 def expressions(model: dict[str, Any]) -> Iterator[tuple[str, str]]:
