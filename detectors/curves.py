@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from detectors.jumps import MAD_TO_SIGMA
+from detectors.release import NATIONAL
+
 FloatArray = npt.NDArray[np.float64]
-NATIONAL = "KZ"
-MAD_TO_SIGMA = 1.4826
 
 
 @dataclass(frozen=True)
@@ -140,9 +141,3 @@ def learn_curves(
             counts[code] = counts.get(code, 0) + 1
     share = {code: sums[code] / counts[code] for code in sums}
     return ExpectedCurves(grid, share, tuple(day.election for day in days), dict(borrow or {}))
-
-
-def expected_ratio(curves: ExpectedCurves, code: str, h0: float, h1: float) -> float:
-    """How much a region's turnout should multiply between local hours h0 and h1 on a typical day."""
-    s0, s1 = curves.share_at(code, np.array([h0, h1]))
-    return float(s1 / s0) if s0 > 0 else float("nan")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
@@ -30,6 +31,11 @@ class Release:
     polls_open: datetime | None = None
     registered: Mapping[str, int] = field(default_factory=dict)
     revision: int = 0
+
+    @property
+    def zone(self) -> tzinfo | None:
+        """The zone its local hours are read in: `timezone` when given, else the offset of `as_of`."""
+        return ZoneInfo(self.timezone) if self.timezone else self.as_of.tzinfo
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {

@@ -11,7 +11,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
@@ -141,7 +140,7 @@ class TurnoutTracker:
         if release.election != self.election:
             raise ValueError(f"release of {release.election!r} given to the tracker of {self.election!r}")
         b = self._batch(release)
-        self._tz = ZoneInfo(release.timezone) if release.timezone else release.as_of.tzinfo
+        self._tz = release.zone
         model = self._curve_model(b)
         jump = self._jump_scores(b)
         raised = [
@@ -288,8 +287,7 @@ class TurnoutTracker:
         )
 
     def _local(self, b: _Batch, when: float) -> datetime:
-        tz = ZoneInfo(b.release.timezone) if b.release.timezone else b.release.as_of.tzinfo
-        return datetime.fromtimestamp(when, tz=tz)
+        return datetime.fromtimestamp(when, tz=b.release.zone)
 
     def _release_flags(self, b: _Batch) -> list[Flag]:
         """Release-level anomalies: going back in time, and revisions of published figures.
@@ -429,8 +427,8 @@ class TurnoutTracker:
         return flags
 
     def _local_hours(self, b: _Batch, seconds: FloatArray) -> FloatArray:
-        tz = ZoneInfo(b.release.timezone) if b.release.timezone else b.release.as_of.tzinfo
-        midnight = b.release.as_of.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+        local = b.release.as_of.astimezone(b.release.zone)
+        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
         return (seconds - midnight) / 3600.0
 
     def _curve_model(self, b: _Batch) -> _CurveModel | None:

@@ -15,9 +15,7 @@ from typing import Any
 import click
 
 from turnout_watch.errors import TurnoutWatchError
-from turnout_watch.settings import Settings, load_settings
-
-REPO_DATA = Path(__file__).resolve().parent.parent / "data" / "elections"
+from turnout_watch.settings import SHIPPED_ELECTIONS, Settings, load_settings
 
 
 class _Speed(click.ParamType):
@@ -356,7 +354,7 @@ def regions(names: tuple[str, ...], on: Any) -> None:
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
-    default=REPO_DATA,
+    default=SHIPPED_ELECTIONS,
     show_default=True,
     help="Where to write the day files.",
 )

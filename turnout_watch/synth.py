@@ -35,8 +35,10 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from detectors.curves import robust_steps
+from detectors.jumps import MAD_TO_SIGMA
 from turnout_watch.dayfile import DayFile, load_day, write_day
-from turnout_watch.gazetteer import default_gazetteer
+from turnout_watch.gazetteer import NATIONAL_CODE, default_gazetteer
 from turnout_watch.history import past_day
 from turnout_watch.settings import SHIPPED_ELECTIONS
 
@@ -99,22 +101,10 @@ class Template:
             past = past_day(day)
             close = past.hours.index(20.0)
             values = np.array([past.turnout[c][: close + 1] for c in codes])
-            shares.append(_robust(values / values[:, -1:]))
-            offsets.append(values[:, -1] - past.turnout["KZ"][close])
+            # the real days hold reported anomalies (Turkistan 10:00 -> 12:00 in 2022): not for a clean template
+            shares.append(robust_steps(values / values[:, -1:], 1.5))
+            offsets.append(values[:, -1] - past.turnout[NATIONAL_CODE][close])
         return cls(codes, registered, (shares[0], shares[1]), np.mean(offsets, axis=0))
-
-
-def _robust(share: np.ndarray, k: float = 1.5) -> np.ndarray:
-    """Pull each region's two-hour step back within k robust SDs of all regions' steps, renormalised.
-
-    The real days contain the anomalies observers reported (Turkistan 10:00 -> 12:00 in 2022); a clean
-    template must not replay them as normal.
-    """
-    steps = np.diff(np.concatenate([np.zeros((share.shape[0], 1)), share], axis=1), axis=1)
-    median = np.median(steps, axis=0)
-    sigma = 1.4826 * np.median(np.abs(steps - median), axis=0)
-    curve = np.cumsum(np.clip(steps, median - k * sigma, median + k * sigma), axis=1)
-    return curve / curve[:, -1:]
 
 
 def _clean_values(template: Template, rng: np.random.Generator) -> np.ndarray:
@@ -166,10 +156,10 @@ def make_day(
             kind, int(rng.integers(1, 6))
         )
         i = int(rng.integers(len(codes)))
-        region = "KZ" if kind in ("national", "time_reversal") else codes[i]
+        region = NATIONAL_CODE if kind in ("national", "time_reversal") else codes[i]
         # a time reversal shows as the republished release's own time, two releases back
         steps = values[:, k] - values[:, k - 1]
-        spread = round(float(1.4826 * np.median(np.abs(steps - np.median(steps)))), 3)
+        spread = round(float(MAD_TO_SIGMA * np.median(np.abs(steps - np.median(steps)))), 3)
         release_index = k - 2 if kind == "time_reversal" else k
         anomaly = Anomaly(kind, region, release_index, magnitude, f"{low:g}-{high:g}", spread)
         clean = values.copy()
