@@ -17,6 +17,7 @@ from ingest.normalize import normalize_release
 from tests.conftest import DAY_2022, DAY_2023
 from turnout_watch.dayfile import load_day
 from turnout_watch.detect import detect_day
+from turnout_watch.history import load_curves
 from turnout_watch.settings import SHIPPED_ELECTIONS
 
 TZ = timezone(timedelta(hours=6))
@@ -124,7 +125,10 @@ def test_expected_curve_jump_catches_a_surge_that_looks_ordinary_next_to_others(
 
 
 def test_shipped_days_never_learn_from_themselves() -> None:
-    for day in (DAY_2022, DAY_2023):
+    for day, other in ((DAY_2022, DAY_2023), (DAY_2023, DAY_2022)):
+        # the curves detect uses: learned from the other shipped day only (neither day raises a curve flag)
+        curves = load_curves(SHIPPED_ELECTIONS, exclude=load_day(day).election.election)
+        assert curves is not None and curves.elections == (other.stem,)
         flags = detect_day(day, history_dir=SHIPPED_ELECTIONS).flags
         learned = {tuple(f.evidence["learned_from"]) for f in flags if f.detector == "expected_curve_jump"}
         assert all(day.stem not in sources for sources in learned)

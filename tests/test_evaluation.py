@@ -78,6 +78,7 @@ def test_small_evaluation_meets_the_targets(tmp_path: Path) -> None:
     assert report["clean_days"] == 30
     assert report["false_alerts_per_clean_day"] <= 1.0
     certain = {"fall", "over_100", "revision", "time_reversal"}
+    assert certain <= {row["kind"] for row in report["suite"]}
     for row in report["suite"]:
         if row["kind"] in certain:
             assert row["recall"] == 1.0 and row["mean_delay"] == 0.0, row

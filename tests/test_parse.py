@@ -79,6 +79,7 @@ def test_simulator_pages_parse_back_with_the_source_config() -> None:
     day = load_day(DAY_2023)
     sim = CecSimulator(day, ManualClock(datetime.fromisoformat("2023-03-19T23:00:00+06:00")), seed=3)
     source = load_source("cec-kz")
+    assert [item.as_of is not None for item in sim.visible()] == [False] * 2 + [True] * 7  # notices, releases
     for item in sim.visible():
         for site in ("rus", "kaz", "eng"):
             page = read_release_page(sim.release_page(site, item, layout=False).encode(), source, day.election.date)
