@@ -25,8 +25,8 @@ import numpy as np
 from aiokafka import AIOKafkaProducer
 
 from detectors.tracker import Release
-from streams.runner import LocalPipeline
-from turnout_watch.settings import load_settings
+from turnout_watch.core.settings import load_settings
+from turnout_watch.services.pipeline import LocalPipeline
 
 CODES = [f"KZ-{n}" for n in (10, 11, 15, 19, 23, 27, 31, 33, 35, 39, 43, 47, 55, 59, 61, 62, 63, 71, 75, 79)]
 

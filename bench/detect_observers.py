@@ -17,10 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from turnout_watch.dayfile import load_day, write_day
-from turnout_watch.detect import detect_day
-from turnout_watch.settings import SHIPPED_ELECTIONS
-from turnout_watch.synth import make_day
+from turnout_watch.core.dayfile import load_day, write_day
+from turnout_watch.core.settings import SHIPPED_ELECTIONS
+from turnout_watch.services.detect import detect_day
+from turnout_watch.sim.synth import make_day
 
 
 def main(stations: int, seed: int) -> dict[str, float | int]:

@@ -28,12 +28,12 @@ import aiohttp
 import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 
-from ingest.observers.simulate import make_stations, post_counts, register_observers, simulate_counts
-from streams.broker import free_port
-from streams.runner import LocalPipeline
-from turnout_watch.dayfile import load_day
-from turnout_watch.gazetteer import default_gazetteer
-from turnout_watch.settings import load_settings
+from turnout_watch.core.dayfile import load_day
+from turnout_watch.core.gazetteer import default_gazetteer
+from turnout_watch.core.settings import load_settings
+from turnout_watch.services.broker import free_port
+from turnout_watch.services.pipeline import LocalPipeline
+from turnout_watch.sim.observers import make_stations, post_counts, register_observers, simulate_counts
 
 DAY = Path(__file__).resolve().parents[1] / "data" / "elections" / "kz-2022-11-20-presidential.jsonl"
 

@@ -28,10 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ingest.observers.simulate import make_stations, post_counts, register_observers, simulate_counts
-from streams.broker import free_port, launch_broker
-from turnout_watch.dayfile import load_day
-from turnout_watch.settings import load_settings
+from turnout_watch.core.dayfile import load_day
+from turnout_watch.core.settings import load_settings
+from turnout_watch.services.broker import free_port, launch_broker
+from turnout_watch.sim.observers import make_stations, post_counts, register_observers, simulate_counts
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.observers_env.read_topic
 from tests.observers_env import read_topic

@@ -32,13 +32,13 @@ from typing import Any
 import aiohttp
 from aiokafka import AIOKafkaProducer
 
-from ingest.replay import ReplayPublisher, ReplayStats
-from streams.broker import EmbeddedBroker, launch_broker
-from streams.runner import LocalPipeline
-from turnout_watch.dayfile import DayFile, load_day, write_day
-from turnout_watch.replay import run_replay
-from turnout_watch.settings import SHIPPED_ELECTIONS, Settings, load_settings
-from turnout_watch.synth import make_day
+from ingest.day_publisher import ReplayPublisher, ReplayStats
+from turnout_watch.core.dayfile import DayFile, load_day, write_day
+from turnout_watch.core.settings import SHIPPED_ELECTIONS, Settings, load_settings
+from turnout_watch.services.broker import EmbeddedBroker, launch_broker
+from turnout_watch.services.pipeline import LocalPipeline
+from turnout_watch.services.replay import run_replay
+from turnout_watch.sim.synth import make_day
 
 WARM = 8  # warm-up elections (their keys spread over the 4 partitions)
 DAY_2022 = SHIPPED_ELECTIONS / "kz-2022-11-20-presidential.jsonl"

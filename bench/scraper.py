@@ -30,17 +30,17 @@ from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 
-from ingest.cec_sim import CecSimulator
 from ingest.clock import ManualClock, ScaledClock
 from ingest.metrics import ScraperMetrics
 from ingest.pages import read_release_page
 from ingest.poller import Scraper
 from ingest.sink import KafkaSink
 from ingest.sources import load_source
-from streams.broker import free_port, launch_broker
-from streams.topics import ensure_topics
-from turnout_watch.dayfile import DayFile, load_day, parse_event
-from turnout_watch.settings import load_settings
+from turnout_watch.core.dayfile import DayFile, load_day, parse_event
+from turnout_watch.core.settings import load_settings
+from turnout_watch.core.topics import ensure_topics
+from turnout_watch.services.broker import free_port, launch_broker
+from turnout_watch.sim.cec_site import CecSimulator
 
 ROOT = Path(__file__).resolve().parents[1]
 DAYS = [

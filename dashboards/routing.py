@@ -30,8 +30,8 @@ from typing import Any, Literal
 from grafana_foundation_sdk.builders import alerting
 
 from dashboards.alerts import sdk_json
-from turnout_watch.errors import ConfigError, TurnoutWatchError
-from turnout_watch.gazetteer import default_gazetteer
+from turnout_watch.core.errors import ConfigError, TurnoutWatchError
+from turnout_watch.core.gazetteer import default_gazetteer
 
 Channel = Literal["email", "telegram", "webhook"]
 CHANNELS: tuple[Channel, ...] = ("email", "telegram", "webhook")

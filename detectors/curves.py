@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from detectors.jumps import MAD_TO_SIGMA
-from detectors.release import NATIONAL
+from turnout_watch.core.gazetteer import NATIONAL
 
 FloatArray = npt.NDArray[np.float64]
 

@@ -15,17 +15,17 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from detectors.alerts import AlertBook
+from detectors.alert_book import AlertBook
 from detectors.closing import growth_after_close
 from detectors.config import DetectorConfig
 from detectors.curves import ExpectedCurves
-from detectors.flags import REGION_DETECTORS, Flag, Severity
 from detectors.jumps import JumpScores, cross_sectional_jump, expected_curve_jump, expected_curve_residuals
 from detectors.national import weighted_national
-from detectors.observed import official_above_observed, ratio_estimate, student_threshold
-from detectors.observers import Bucket, RegionSums
-from detectors.release import NATIONAL, RegionUpdate, Release
+from detectors.observer_estimates import official_above_observed, ratio_estimate, student_threshold
+from detectors.station_ledger import Bucket, RegionSums
 from detectors.values import falling, out_of_range
+from turnout_watch.core.gazetteer import NATIONAL
+from turnout_watch.core.records import REGION_DETECTORS, Flag, RegionUpdate, Release, Severity
 
 __all__ = [
     "NATIONAL",

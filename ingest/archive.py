@@ -23,8 +23,8 @@ from typing import Any
 from ingest.pages import read_release_page
 from ingest.parse import ParsedRelease
 from ingest.sources import Source, parse_source
-from turnout_watch.dayfile import DayFile, dump_json_line, parse_election, parse_event
-from turnout_watch.errors import DayFileError
+from turnout_watch.core.dayfile import DayFile, dump_json_line, parse_election, parse_event
+from turnout_watch.core.errors import DayFileError
 
 PUBLISHED = ("published", "revision", "partial")
 
@@ -154,7 +154,7 @@ def election_header(
     election: str, on: date, *, timezone: str, polls_open: str = "07:00", polls_close: str = "20:00", name: str = ""
 ) -> dict[str, Any]:
     """A day-file header for a scraped day (regions: every unit in force that day)."""
-    from turnout_watch.gazetteer import default_gazetteer
+    from turnout_watch.core.gazetteer import default_gazetteer
 
     regions = [{"region": r.name} for r in default_gazetteer().regions_on(on)]
     return {

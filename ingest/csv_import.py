@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from turnout_watch.dayfile import write_day
-from turnout_watch.errors import DayFileError
-from turnout_watch.gazetteer import default_gazetteer
+from turnout_watch.core.dayfile import write_day
+from turnout_watch.core.errors import DayFileError
+from turnout_watch.core.gazetteer import default_gazetteer
 
 
 @dataclass(frozen=True)

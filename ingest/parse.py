@@ -21,8 +21,8 @@ from zoneinfo import ZoneInfo
 import lxml.html
 from lxml import etree
 
-from turnout_watch.errors import RegionNotInForceError
-from turnout_watch.gazetteer import NATIONAL_CODE, Gazetteer, default_gazetteer
+from turnout_watch.core.errors import RegionNotInForceError
+from turnout_watch.core.gazetteer import NATIONAL, Gazetteer, default_gazetteer
 
 __all__ = ["Lang", "ParsedRelease", "html_to_text", "parse_release", "parse_text"]
 
@@ -151,7 +151,7 @@ class ParsedRelease:
         """Every placed figure by code, the national one under ``KZ`` (the pipeline's key)."""
         out = dict(self.turnout_pct)
         if self.national is not None:
-            out[NATIONAL_CODE] = self.national
+            out[NATIONAL] = self.national
         return out
 
     def spelled(self) -> dict[str, float]:
@@ -461,8 +461,8 @@ def parse_text(
                 _parse_segment(segment, resolve, out)
     for code in out.conflicts:
         out.figures.pop(code, None)
-    national = out.figures.pop(NATIONAL_CODE, None)
-    expected = {NATIONAL_CODE, *(r.code for r in gazetteer.regions_on(day))} if day else set()
+    national = out.figures.pop(NATIONAL, None)
+    expected = {NATIONAL, *(r.code for r in gazetteer.regions_on(day))} if day else set()
     return ParsedRelease(
         as_of=as_of,
         national=national,
@@ -470,7 +470,7 @@ def parse_text(
         names=out.names,
         unparsed=out.unparsed,
         unknown_regions=out.unknown,
-        missing=sorted(expected - out.figures.keys() - ({NATIONAL_CODE} if national is not None else set())),
+        missing=sorted(expected - out.figures.keys() - ({NATIONAL} if national is not None else set())),
     )
 
 

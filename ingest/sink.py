@@ -1,4 +1,4 @@
-"""Where scraped releases go: both topics, exactly as `ingest/replay.py` publishes a recorded day.
+"""Where scraped releases go: both topics, exactly as `ingest/day_publisher.py` publishes a recorded day.
 
 The raw topic gets the `cec_release` event as published (source spellings, URL, sha256 of the raw
 page, `revision`); the releases topic gets it normalised to region codes, plus `revision`, so the
@@ -13,11 +13,11 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from ingest.normalize import normalize_release
-from streams.topics import TopicNames, encode_record
-from turnout_watch.dayfile import Election, parse_event
-from turnout_watch.errors import TurnoutWatchError
-from turnout_watch.gazetteer import default_gazetteer
+from turnout_watch.core.dayfile import Election, parse_event
+from turnout_watch.core.errors import TurnoutWatchError
+from turnout_watch.core.gazetteer import default_gazetteer
+from turnout_watch.core.normalize import normalize_release
+from turnout_watch.core.topics import TopicNames, encode_record
 
 
 class KafkaSink:

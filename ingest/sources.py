@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
-from turnout_watch.errors import ConfigError
+from turnout_watch.core.errors import ConfigError
 
 LANGS = ("ru", "kk", "en")
 SHIPPED = Path(__file__).resolve().parent / "sources"  # package data (pyproject: ingest = ["sources/*.toml"])

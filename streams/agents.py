@@ -19,14 +19,14 @@ import faust
 import numpy as np
 from faust.types import EventT
 
-from dashboards.annotations import Annotator
-from dashboards.metrics import PipelineMetrics
-from detectors.observers import Count, StationChecker, StationLedger
+from detectors.history import load_curves
+from detectors.station_ledger import Count, StationChecker, StationLedger
 from detectors.tracker import ProcessResult, RegionUpdate, Release, TurnoutTracker
+from streams.annotations import Annotator
+from streams.metrics import PipelineMetrics
 from streams.ownership import PartitionOwnership
-from streams.topics import TopicNames, encode_record
-from turnout_watch.history import load_curves
-from turnout_watch.settings import Settings
+from turnout_watch.core.settings import Settings
+from turnout_watch.core.topics import TopicNames, encode_record
 
 log = logging.getLogger(__name__)
 

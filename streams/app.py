@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import faust
 
-from turnout_watch.settings import Settings
+from turnout_watch.core.settings import Settings
 
 
 def create_app(settings: Settings, bootstrap: str) -> faust.App:
@@ -24,7 +24,7 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
         topic_partitions=settings.partitions,
         topic_allow_declare=False,  # ensure_topics() creates every topic with the right partitions
         topic_disable_leader=True,
-        web_enabled=False,  # /metrics is ours (dashboards.metrics), not Faust's web view
+        web_enabled=False,  # /metrics is ours (streams.metrics), not Faust's web view
         consumer_auto_offset_reset="earliest",
         broker_session_timeout=settings.session_timeout,
         broker_heartbeat_interval=settings.heartbeat_interval,

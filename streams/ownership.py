@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from detectors.flags import Flag
 from detectors.tracker import ObservedEstimate, RegionUpdate
+from turnout_watch.core.records import Flag
 
 if TYPE_CHECKING:
     from streams.agents import Pipeline

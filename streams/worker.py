@@ -9,13 +9,14 @@ from aiohttp import web
 from mode import Service
 from prometheus_client import CollectorRegistry
 
-from dashboards.annotations import Annotator
-from dashboards.metrics import PipelineMetrics, metrics_app
-from ingest.normalize import region_names
 from streams.agents import Pipeline, register_agents
+from streams.annotations import Annotator
 from streams.app import create_app
-from streams.topics import TopicNames
-from turnout_watch.settings import Settings
+from streams.metrics import PipelineMetrics
+from turnout_watch.core.metrics_endpoint import metrics_app
+from turnout_watch.core.normalize import region_names
+from turnout_watch.core.settings import Settings
+from turnout_watch.core.topics import TopicNames
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ class MetricsServer(Service):
 
 
 class AnnotatorService(Service):
-    """Posts Grafana annotations in the background (dashboards/annotations.py) for the worker's lifetime."""
+    """Posts Grafana annotations in the background (streams/annotations.py) for the worker's lifetime."""
 
     def __init__(self, annotator: Annotator, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from streams.broker import EmbeddedBroker, free_port, launch_broker
-from turnout_watch.settings import Settings, load_settings
+from turnout_watch.core.settings import Settings, load_settings
+from turnout_watch.services.broker import EmbeddedBroker, free_port, launch_broker
 
 ROOT = Path(__file__).resolve().parents[1]
 ELECTIONS = ROOT / "data" / "elections"

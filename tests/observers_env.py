@@ -17,9 +17,9 @@ from ingest.observers import store
 from ingest.observers.app import create_app, load_election
 from ingest.observers.registry import import_stations, load_stations
 from ingest.observers.tokens import issue_token, revoke_token
-from streams.topics import TopicNames
 from tests.conftest import DAY_2022, isolated_settings
-from turnout_watch.settings import Settings
+from turnout_watch.core.settings import Settings
+from turnout_watch.core.topics import TopicNames
 
 ELECTION = load_election(DAY_2022)
 

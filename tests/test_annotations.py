@@ -12,18 +12,18 @@ import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from dashboards.annotations import Annotator
-from dashboards.metrics import PipelineMetrics
+from detectors.history import load_curves
 from detectors.tracker import TurnoutTracker
-from ingest.normalize import normalize_release, region_names
-from streams.broker import EmbeddedBroker, free_port
-from streams.runner import LocalPipeline
+from streams.annotations import Annotator
+from streams.metrics import PipelineMetrics
 from tests.conftest import DAY_2022, isolated_settings
 from tests.grafana_standin import GrafanaStandIn, serve
-from turnout_watch.dayfile import load_day
-from turnout_watch.history import load_curves
-from turnout_watch.replay import ReplayOutcome, run_replay
-from turnout_watch.settings import SHIPPED_ELECTIONS
+from turnout_watch.core.dayfile import load_day
+from turnout_watch.core.normalize import normalize_release, region_names
+from turnout_watch.core.settings import SHIPPED_ELECTIONS
+from turnout_watch.services.broker import EmbeddedBroker, free_port
+from turnout_watch.services.pipeline import LocalPipeline
+from turnout_watch.services.replay import ReplayOutcome, run_replay
 
 ELECTION = "kz-2022-11-20-presidential"
 TOKEN = "glsa_test_token"

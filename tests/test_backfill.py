@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from dashboards.backfill import BackfillError, openmetrics_lines
-from streams.broker import free_port
 from tests.conftest import DAY_2022
 from turnout_watch.cli import cli
-from turnout_watch.detect import DetectResult
+from turnout_watch.services.backfill import BackfillError, openmetrics_lines
+from turnout_watch.services.broker import free_port
+from turnout_watch.services.detect import DetectResult
 
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 
@@ -131,7 +131,7 @@ def test_a_day_without_releases_is_a_clear_error() -> None:
 
 
 def test_promtool_missing_is_a_clear_error(tmp_path: Path) -> None:
-    from dashboards.backfill import backfill_day
+    from turnout_watch.services.backfill import backfill_day
 
     with pytest.raises(BackfillError, match="promtool"):
         backfill_day(DAY_2022, tmp_path / "tsdb", promtool=str(tmp_path / "no-such-promtool"))

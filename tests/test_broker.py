@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from streams.broker import _answers, launch_broker, resolve_tansu_bin
-from turnout_watch.errors import BrokerError
+from turnout_watch.core.errors import BrokerError
+from turnout_watch.services.broker import _answers, launch_broker, resolve_tansu_bin
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +37,7 @@ def test_start_answer_stop() -> None:
 
 def test_broker_dies_with_a_crashed_parent() -> None:
     code = (
-        "import sys; from streams.broker import launch_broker; b = launch_broker(); "
+        "import sys; from turnout_watch.services.broker import launch_broker; b = launch_broker(); "
         "print(b.process.pid, flush=True); import time; time.sleep(60)"
     )
     parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)

@@ -10,11 +10,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from ingest.cec_sim import CecSimulator
 from ingest.clock import ManualClock
-from streams.broker import free_port
 from tests.conftest import DAY_2023
-from turnout_watch.dayfile import load_day
+from turnout_watch.core.dayfile import load_day
+from turnout_watch.services.broker import free_port
+from turnout_watch.sim.cec_site import CecSimulator
 
 
 async def test_pages_follow_the_clock_validators_and_faults() -> None:

@@ -114,7 +114,7 @@ def test_worker_without_broker_is_a_usage_error() -> None:
 
 
 def test_replay_against_a_dead_broker_fails_fast_and_clearly(tmp_path: Path) -> None:
-    from streams.broker import free_port
+    from turnout_watch.services.broker import free_port
 
     result = run(
         "--broker",
@@ -132,7 +132,7 @@ def test_replay_against_a_dead_broker_fails_fast_and_clearly(tmp_path: Path) -> 
 
 @pytest.mark.integration
 def test_standalone_broker_serves_until_sigterm() -> None:
-    from streams.broker import _answers, free_port
+    from turnout_watch.services.broker import _answers, free_port
 
     port = free_port()
     proc = subprocess.Popen([BIN, "broker", "--port", str(port)], stdout=subprocess.PIPE, text=True, cwd=ROOT)

@@ -13,7 +13,7 @@ import yaml
 
 from tests.conftest import ROOT
 from turnout_watch.cli import cli
-from turnout_watch.settings import Settings
+from turnout_watch.core.settings import Settings
 
 
 def interpolate(value: Any) -> Any:

@@ -18,7 +18,7 @@ from dashboards.alerts import RULES
 from dashboards.build import EXAMPLE_COORDINATORS, ROOT, build, render
 from dashboards.routing import Coordinators
 from dashboards.watchroom import expressions
-from turnout_watch.errors import ConfigError
+from turnout_watch.core.errors import ConfigError
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -147,7 +147,7 @@ def test_bad_coordinators_file_is_a_clear_error(tmp_path: Path, text: str, messa
 def test_example_coordinators_cover_every_region() -> None:
     from datetime import date
 
-    from turnout_watch.gazetteer import default_gazetteer
+    from turnout_watch.core.gazetteer import default_gazetteer
 
     people = Coordinators.load(EXAMPLE_COORDINATORS)
     covered = {code for person in people.coordinators for code in person.regions}

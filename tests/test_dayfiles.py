@@ -12,8 +12,8 @@ import pytest
 
 from ingest.csv_import import SHIPPED_DAYS, convert
 from tests.conftest import ELECTIONS, shared_data
-from turnout_watch.dayfile import load_day, parse_event
-from turnout_watch.errors import DayFileError
+from turnout_watch.core.dayfile import load_day, parse_event
+from turnout_watch.core.errors import DayFileError
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:

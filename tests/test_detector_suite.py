@@ -7,18 +7,18 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pytest
 
-from detectors.alerts import AlertBook
+from detectors.alert_book import AlertBook
 from detectors.closing import growth_after_close
 from detectors.curves import PastDay, learn_curves
-from detectors.flags import Flag
+from detectors.history import load_curves
 from detectors.national import weighted_national
 from detectors.tracker import Release, TurnoutTracker
-from ingest.normalize import normalize_release
 from tests.conftest import DAY_2022, DAY_2023
-from turnout_watch.dayfile import load_day
-from turnout_watch.detect import detect_day
-from turnout_watch.history import load_curves
-from turnout_watch.settings import SHIPPED_ELECTIONS
+from turnout_watch.core.dayfile import load_day
+from turnout_watch.core.normalize import normalize_release
+from turnout_watch.core.records import Flag
+from turnout_watch.core.settings import SHIPPED_ELECTIONS
+from turnout_watch.services.detect import detect_day
 
 TZ = timezone(timedelta(hours=6))
 CODES = [f"KZ-{n}" for n in (10, 11, 15, 19, 23, 27, 31, 33, 35, 39, 43, 47)]

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT
-from turnout_watch.dayfile import load_day, write_day
-from turnout_watch.evaluate import CATCHES, _caught, baseline_alerts, evaluate, suite_alerts
-from turnout_watch.settings import SHIPPED_ELECTIONS
-from turnout_watch.synth import HOURS, KINDS, OBSERVER_KINDS, labels, make_day, write_days
+from turnout_watch.core.dayfile import load_day, write_day
+from turnout_watch.core.settings import SHIPPED_ELECTIONS
+from turnout_watch.sim.evaluate import CATCHES, _caught, baseline_alerts, evaluate, suite_alerts
+from turnout_watch.sim.synth import HOURS, KINDS, OBSERVER_KINDS, labels, make_day, write_days
 
 
 def test_days_are_deterministic_in_their_seed() -> None:

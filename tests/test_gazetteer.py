@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from turnout_watch.errors import ConfigError, RegionNotInForceError, UnknownRegionError
-from turnout_watch.gazetteer import NATIONAL_CODE, Gazetteer, Region, default_gazetteer, normalise
+from turnout_watch.core.errors import ConfigError, RegionNotInForceError, UnknownRegionError
+from turnout_watch.core.gazetteer import NATIONAL, Gazetteer, Region, default_gazetteer, normalise
 
 GAZ = default_gazetteer()
 
@@ -104,7 +104,7 @@ def test_every_csv_region_resolves_on_its_election_date(csv_name: str) -> None:
         assert GAZ.resolve(name, on=on).code == CSV_SPELLINGS[name], name
     codes = {GAZ.resolve(name, on=on).code for name in names}
     assert len(codes) == len(names), "two rows of one file name the same unit"
-    assert codes == {r.code for r in GAZ.regions_on(on)} | {NATIONAL_CODE}
+    assert codes == {r.code for r in GAZ.regions_on(on)} | {NATIONAL}
 
 
 # fmt: off

@@ -9,8 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detectors.observed import protocol_above_tally, ratio_estimate, station_stats, student_threshold, sum_by_group
-from detectors.observers import Count, RegionSums, StationChecker, StationLedger, hour_bucket
+from detectors.observer_estimates import (
+    protocol_above_tally,
+    ratio_estimate,
+    station_stats,
+    student_threshold,
+    sum_by_group,
+)
+from detectors.station_ledger import Count, RegionSums, StationChecker, StationLedger, hour_bucket
 from detectors.tracker import Release, TurnoutTracker
 
 TZ = timezone(timedelta(hours=6))

@@ -12,8 +12,8 @@ import pytest
 
 from ingest.observers import store
 from ingest.observers.tokens import revoke_token
-from streams.broker import EmbeddedBroker
 from tests.observers_env import Intake, make_settings, read_topic, running_intake
+from turnout_watch.services.broker import EmbeddedBroker
 
 pytestmark = pytest.mark.integration
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import async_playwright
 
-from streams.broker import EmbeddedBroker
 from tests.observers_env import make_settings, read_topic, running_intake
+from turnout_watch.services.broker import EmbeddedBroker
 
 pytestmark = pytest.mark.integration
 

@@ -11,12 +11,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.cec_sim import CecSimulator
 from ingest.clock import ManualClock
-from ingest.normalize import normalize_release
 from ingest.pages import read_release_page
 from ingest.parse import parse_release, parse_text
-from ingest.render import (
+from ingest.sources import load_source
+from tests.conftest import DAY_2022, DAY_2023
+from turnout_watch.core.dayfile import load_day
+from turnout_watch.core.normalize import normalize_release
+from turnout_watch.sim.cec_site import CecSimulator
+from turnout_watch.sim.render import (
     AS_OF,
     DASH_SPACING,
     DASHES,
@@ -28,9 +31,6 @@ from ingest.render import (
     render_release,
     spellings_for,
 )
-from ingest.sources import load_source
-from tests.conftest import DAY_2022, DAY_2023
-from turnout_watch.dayfile import load_day
 
 DAY = date(2022, 11, 20)
 RELEASES = [

@@ -13,14 +13,14 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.broker import EmbeddedBroker
-from streams.runner import LocalPipeline
 from tests.conftest import DAY_2022, isolated_settings
-from turnout_watch.dayfile import write_day
-from turnout_watch.detect import detect_day
-from turnout_watch.replay import ReplayOutcome, run_replay
-from turnout_watch.settings import SHIPPED_ELECTIONS, Settings
-from turnout_watch.synth import make_day
+from turnout_watch.core.dayfile import write_day
+from turnout_watch.core.settings import SHIPPED_ELECTIONS, Settings
+from turnout_watch.services.broker import EmbeddedBroker
+from turnout_watch.services.detect import detect_day
+from turnout_watch.services.pipeline import LocalPipeline
+from turnout_watch.services.replay import ReplayOutcome, run_replay
+from turnout_watch.sim.synth import make_day
 
 pytestmark = pytest.mark.integration
 

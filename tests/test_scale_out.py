@@ -17,14 +17,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 from prometheus_client.parser import text_string_to_metric_families
 
-from ingest.replay import ReplayPublisher, ReplayStats
-from streams.broker import EmbeddedBroker
-from streams.runner import LocalPipeline
+from ingest.day_publisher import ReplayPublisher, ReplayStats
 from tests.conftest import isolated_settings
-from turnout_watch.dayfile import CecRelease, DayFile, load_day, write_day
-from turnout_watch.detect import detect_day
-from turnout_watch.settings import SHIPPED_ELECTIONS
-from turnout_watch.synth import make_day
+from turnout_watch.core.dayfile import CecRelease, DayFile, load_day, write_day
+from turnout_watch.core.settings import SHIPPED_ELECTIONS
+from turnout_watch.services.broker import EmbeddedBroker
+from turnout_watch.services.detect import detect_day
+from turnout_watch.services.pipeline import LocalPipeline
+from turnout_watch.sim.synth import make_day
 
 pytestmark = pytest.mark.integration
 PARTITIONS = 4
@@ -202,9 +202,9 @@ def test_forget_election_drops_its_release_series_only() -> None:
     that election; not other elections, not the station-keyed observer-count series (per worker anyway)."""
     from prometheus_client import CollectorRegistry
 
-    from dashboards.metrics import PipelineMetrics
-    from detectors.flags import Flag
     from detectors.tracker import RegionUpdate
+    from streams.metrics import PipelineMetrics
+    from turnout_watch.core.records import Flag
 
     metrics = PipelineMetrics(CollectorRegistry())
     for election in ("a", "b"):

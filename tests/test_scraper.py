@@ -22,19 +22,19 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from ingest.archive import Archive, is_archive, load_archive
-from ingest.cec_sim import CecSimulator
 from ingest.clock import ManualClock, ScaledClock
 from ingest.metrics import ScraperMetrics
 from ingest.poller import Scraper
 from ingest.sink import KafkaSink
 from ingest.sources import Source, load_source
-from streams.broker import EmbeddedBroker, free_port
-from streams.runner import LocalPipeline
-from streams.topics import TopicNames, ensure_topics
 from tests.conftest import DAY_2022, isolated_settings
-from turnout_watch.dayfile import DayFile, load_day
-from turnout_watch.detect import detect_day
-from turnout_watch.settings import Settings
+from turnout_watch.core.dayfile import DayFile, load_day
+from turnout_watch.core.settings import Settings
+from turnout_watch.core.topics import TopicNames, ensure_topics
+from turnout_watch.services.broker import EmbeddedBroker, free_port
+from turnout_watch.services.detect import detect_day
+from turnout_watch.services.pipeline import LocalPipeline
+from turnout_watch.sim.cec_site import CecSimulator
 
 pytestmark = pytest.mark.integration
 DAY = load_day(DAY_2022)
@@ -169,7 +169,7 @@ async def test_each_fault_is_counted_and_the_next_good_release_arrives(rig: Rig,
 
 
 def normalize(as_of: str) -> dict[str, float]:
-    from ingest.normalize import normalize_release
+    from turnout_watch.core.normalize import normalize_release
 
     release = next(r for r in DAY.releases() if r.as_of == AT(as_of))
     return dict(normalize_release(release, DAY.election.date).release.turnout)  # type: ignore[union-attr]
@@ -226,7 +226,7 @@ async def test_the_archive_replays_as_the_day_it_recorded(rig: Rig) -> None:
 
 
 def normalize_named(release: Any) -> dict[str, float]:
-    from ingest.normalize import normalize_release
+    from turnout_watch.core.normalize import normalize_release
 
     return dict(normalize_release(release, DAY.election.date).release.turnout)
 

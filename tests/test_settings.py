@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from turnout_watch.errors import ConfigError
-from turnout_watch.settings import load_settings
+from turnout_watch.core.errors import ConfigError
+from turnout_watch.core.settings import load_settings
 
 
 def test_defaults_mean_embedded_broker(monkeypatch: pytest.MonkeyPatch) -> None:

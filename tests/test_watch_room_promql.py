@@ -28,9 +28,9 @@ from dashboards.alerts import RULES
 from dashboards.build import ROOT as DASHBOARDS
 from dashboards.build import render
 from dashboards.watchroom import expressions
-from streams.broker import EmbeddedBroker, free_port
-from streams.runner import LocalPipeline
 from tests.conftest import DAY_2022, ROOT, isolated_settings
+from turnout_watch.services.broker import EmbeddedBroker, free_port
+from turnout_watch.services.pipeline import LocalPipeline
 
 pytestmark = pytest.mark.integration
 BIN = str(Path(sys.executable).with_name("turnout-watch"))

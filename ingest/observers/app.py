@@ -20,10 +20,10 @@ from ingest.observers.metrics import IntakeMetrics
 from ingest.observers.publisher import DurablePublisher
 from ingest.observers.ratelimit import RateLimiter
 from ingest.observers.spool import Spool
-from streams.topics import TopicNames, ensure_topics
-from turnout_watch.dayfile import Election, read_election
-from turnout_watch.errors import TurnoutWatchError
-from turnout_watch.settings import Settings
+from turnout_watch.core.dayfile import Election, read_election
+from turnout_watch.core.errors import TurnoutWatchError
+from turnout_watch.core.settings import Settings
+from turnout_watch.core.topics import TopicNames, ensure_topics
 
 log = logging.getLogger(__name__)
 

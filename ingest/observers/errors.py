@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from turnout_watch.errors import TurnoutWatchError
+from turnout_watch.core.errors import TurnoutWatchError
 
 
 class ObserverIntakeError(TurnoutWatchError):

@@ -24,7 +24,7 @@ from ingest.observers.publisher import DurablePublisher
 from ingest.observers.registry import Station, load_stations
 from ingest.observers.tokens import TokenRecord, authenticate, load_tokens
 from ingest.observers.validation import CheckedCount, ItemError, PriorCount, check_count
-from turnout_watch.dayfile import Election
+from turnout_watch.core.dayfile import Election
 
 
 @dataclass

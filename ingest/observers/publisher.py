@@ -28,9 +28,9 @@ from aiokafka.errors import KafkaError
 
 from ingest.observers.errors import NotDurableError, SpoolError
 from ingest.observers.spool import Spool, SpoolEntry
-from streams.topics import encode_record, ensure_topics
-from turnout_watch.errors import TurnoutWatchError
-from turnout_watch.settings import Settings
+from turnout_watch.core.errors import TurnoutWatchError
+from turnout_watch.core.settings import Settings
+from turnout_watch.core.topics import encode_record, ensure_topics
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from ingest.observers.errors import RegistryError
-from turnout_watch.errors import TurnoutWatchError
-from turnout_watch.gazetteer import Gazetteer, default_gazetteer
+from turnout_watch.core.errors import TurnoutWatchError
+from turnout_watch.core.gazetteer import Gazetteer, default_gazetteer
 
 #: Kazakhstan's extent with a margin: coordinates outside are a swapped or mistyped pair.
 LAT_RANGE = (40.0, 56.0)

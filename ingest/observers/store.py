@@ -12,7 +12,7 @@ import sqlite3
 from pathlib import Path
 
 from ingest.observers.errors import RegistryError
-from turnout_watch.settings import Settings
+from turnout_watch.core.settings import Settings
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS stations (

@@ -21,8 +21,8 @@ from typing import Literal
 
 from ingest.observers.errors import TokenError
 from ingest.observers.registry import Station
-from turnout_watch.errors import TurnoutWatchError
-from turnout_watch.gazetteer import default_gazetteer
+from turnout_watch.core.errors import TurnoutWatchError
+from turnout_watch.core.gazetteer import default_gazetteer
 
 TokenKind = Literal["observer", "coordinator"]
 _TOKEN = re.compile(r"^tw_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")

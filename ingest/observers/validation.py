@@ -16,8 +16,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ingest.observers.registry import Station
-from turnout_watch.dayfile import Election
-from turnout_watch.gazetteer import default_gazetteer
+from turnout_watch.core.dayfile import Election
+from turnout_watch.core.gazetteer import default_gazetteer
 
 FIELDS = frozenset(
     {"type", "election", "station", "region", "observer", "observed_at", "received_at", "registered", "voted",

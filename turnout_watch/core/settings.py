@@ -15,10 +15,10 @@ from typing import Any
 from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from turnout_watch.errors import ConfigError
+from turnout_watch.core.errors import ConfigError
 
 #: The day files shipped in the repository (an editable install or a checkout).
-SHIPPED_ELECTIONS = Path(__file__).resolve().parent.parent / "data" / "elections"
+SHIPPED_ELECTIONS = Path(__file__).resolve().parents[2] / "data" / "elections"
 
 
 class Settings(BaseSettings):

@@ -21,10 +21,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import SecretStr
 
-from streams.broker import EmbeddedBroker, _die_with_parent, free_port, launch_broker
-from streams.topics import TopicNames, ensure_topics
-from turnout_watch.errors import BrokerError, TurnoutWatchError
-from turnout_watch.settings import Settings
+from turnout_watch.core.errors import BrokerError, TurnoutWatchError
+from turnout_watch.core.settings import Settings
+from turnout_watch.core.topics import TopicNames, ensure_topics
+from turnout_watch.services.broker import EmbeddedBroker, _die_with_parent, free_port, launch_broker
 
 log = logging.getLogger(__name__)
 

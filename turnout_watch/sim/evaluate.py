@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from detectors.config import DetectorConfig
-from detectors.flags import Flag
-from ingest.normalize import normalize_release
-from turnout_watch.dayfile import DayFile, load_day
-from turnout_watch.detect import detect_day
-from turnout_watch.synth import HOURS, KINDS, Anomaly, labels, write_days
+from turnout_watch.core.dayfile import DayFile, load_day
+from turnout_watch.core.normalize import normalize_release
+from turnout_watch.core.records import Flag
+from turnout_watch.services.detect import detect_day
+from turnout_watch.sim.synth import HOURS, KINDS, Anomaly, labels, write_days
 
 ALERT = ("warning", "critical")
 #: Which detectors count as catching each anomaly kind.

@@ -25,8 +25,8 @@ from typing import Any
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
-from turnout_watch.errors import BrokerError
-from turnout_watch.settings import Settings
+from turnout_watch.core.errors import BrokerError
+from turnout_watch.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from detectors.curves import ExpectedCurves, PastDay, learn_curves
-from ingest.normalize import normalize_release
-from turnout_watch.dayfile import DayFile, load_day
-from turnout_watch.errors import TurnoutWatchError
-from turnout_watch.gazetteer import default_gazetteer
+from turnout_watch.core.dayfile import DayFile, load_day
+from turnout_watch.core.errors import TurnoutWatchError
+from turnout_watch.core.gazetteer import default_gazetteer
+from turnout_watch.core.normalize import normalize_release
 
 log = logging.getLogger(__name__)
 

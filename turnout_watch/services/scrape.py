@@ -18,16 +18,16 @@ from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 
-from dashboards.metrics import metrics_app
 from ingest.archive import Archive
 from ingest.clock import Clock
 from ingest.metrics import ScraperMetrics
 from ingest.poller import Scraper
 from ingest.sink import KafkaSink
 from ingest.sources import Source
-from streams.runner import LocalPipeline
-from turnout_watch.dayfile import parse_election
-from turnout_watch.settings import Settings
+from turnout_watch.core.dayfile import parse_election
+from turnout_watch.core.metrics_endpoint import metrics_app
+from turnout_watch.core.settings import Settings
+from turnout_watch.services.pipeline import LocalPipeline
 
 
 async def serve_metrics(registry: CollectorRegistry, host: str, port: int) -> web.AppRunner:

@@ -32,9 +32,9 @@ import numpy as np
 from ingest.observers import store
 from ingest.observers.registry import Station, save_stations
 from ingest.observers.tokens import new_tokens_bulk, save_tokens
-from turnout_watch.dayfile import DayFile, Election
-from turnout_watch.gazetteer import default_gazetteer
-from turnout_watch.settings import Settings
+from turnout_watch.core.dayfile import DayFile, Election
+from turnout_watch.core.gazetteer import default_gazetteer
+from turnout_watch.core.settings import Settings
 
 MEDIAN_STATION = 1200
 STATION_SIZE_SIGMA = 0.55

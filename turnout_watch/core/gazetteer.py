@@ -20,11 +20,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, TypeVar, cast
 
-from turnout_watch.errors import ConfigError, RegionNotInForceError, UnknownRegionError
+from turnout_watch.core.errors import ConfigError, RegionNotInForceError, UnknownRegionError
 
-__all__ = ["NATIONAL_CODE", "Change", "Gazetteer", "Kind", "Region", "default_gazetteer", "normalise"]
+__all__ = ["NATIONAL", "Change", "Gazetteer", "Kind", "Region", "default_gazetteer", "normalise"]
 
-NATIONAL_CODE = "KZ"
+NATIONAL = "KZ"
 Kind = Literal["region", "city", "country"]
 _T = TypeVar("_T")
 
@@ -116,7 +116,7 @@ class Region:
 
     @property
     def is_national(self) -> bool:
-        return self.code == NATIONAL_CODE
+        return self.code == NATIONAL
 
 
 def _typed(value: object, cls: type[_T], what: str) -> _T:
@@ -200,7 +200,7 @@ class Gazetteer:
     def load(cls, path: Path | None = None) -> Gazetteer:
         """Build from a regions TOML file; by default the one shipped inside the package."""
         if path is None:
-            text = resources.files("turnout_watch").joinpath("regions.toml").read_text(encoding="utf-8")
+            text = resources.files("turnout_watch.core").joinpath("regions.toml").read_text(encoding="utf-8")
         else:
             text = Path(path).read_text(encoding="utf-8")
         try:

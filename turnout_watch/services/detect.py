@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from detectors.flags import Flag
-from detectors.observers import Count, StationChecker, StationLedger
+from detectors.history import load_curves
+from detectors.station_ledger import Count, StationChecker, StationLedger
 from detectors.tracker import DetectorConfig, ObservedEstimate, RegionUpdate, TurnoutTracker
-from ingest.normalize import normalize_release, region_names
-from turnout_watch.dayfile import CecRelease, DayFile, ObserverCount, load_day
-from turnout_watch.errors import TurnoutWatchError
-from turnout_watch.gazetteer import default_gazetteer
-from turnout_watch.history import load_curves
+from turnout_watch.core.dayfile import CecRelease, DayFile, ObserverCount, load_day
+from turnout_watch.core.errors import TurnoutWatchError
+from turnout_watch.core.gazetteer import default_gazetteer
+from turnout_watch.core.normalize import normalize_release, region_names
+from turnout_watch.core.records import Flag
 
 
 @dataclass

@@ -17,10 +17,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from tqdm import tqdm
 
 from ingest.archive import is_archive, load_archive
-from ingest.replay import ReplayPublisher, ReplayStats
-from streams.runner import LocalPipeline
-from turnout_watch.dayfile import DayFile, load_day
-from turnout_watch.settings import Settings
+from ingest.day_publisher import ReplayPublisher, ReplayStats
+from turnout_watch.core.dayfile import DayFile, load_day
+from turnout_watch.core.settings import Settings
+from turnout_watch.services.pipeline import LocalPipeline
 
 SEVERITY_MARK = {"critical": "CRITICAL", "warning": "warning ", "info": "info    "}
 

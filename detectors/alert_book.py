@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from detectors.flags import SEVERITIES, Flag, Severity
+from turnout_watch.core.records import SEVERITIES, Flag, Severity
 
 _RANK = {severity: rank for rank, severity in enumerate(SEVERITIES)}
 

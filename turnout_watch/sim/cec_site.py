@@ -2,7 +2,7 @@
 
 Serves a news list and one page per release in Russian, Kazakh and English (the paths and layout of
 `ingest/sources/cec-kz.toml`), each release written in a style drawn per release and language
-(`ingest/render.py`). Tests and the demo point the scraper here; faults are injected over HTTP
+(`turnout_watch/sim/render.py`). Tests and the demo point the scraper here; faults are injected over HTTP
 (`POST /sim/faults`) so a test can break the site exactly when it wants:
 
 | kind        | effect on the next `count` matching requests                            |
@@ -31,10 +31,10 @@ from typing import Any
 from aiohttp import web
 
 from ingest.clock import Clock
-from ingest.normalize import normalize_release
-from ingest.render import Lang, Style, render_release
-from turnout_watch.dayfile import DayFile
-from turnout_watch.gazetteer import default_gazetteer
+from turnout_watch.core.dayfile import DayFile
+from turnout_watch.core.gazetteer import default_gazetteer
+from turnout_watch.core.normalize import normalize_release
+from turnout_watch.sim.render import Lang, Style, render_release
 
 UPDATED = {"ru": "обновлено", "kk": "жаңартылды", "en": "updated"}
 SITE_LANG: dict[str, Lang] = {"rus": "ru", "kaz": "kk", "eng": "en"}

@@ -14,8 +14,8 @@ from typing import Any
 
 import click
 
-from turnout_watch.errors import TurnoutWatchError
-from turnout_watch.settings import SHIPPED_ELECTIONS, Settings, load_settings
+from turnout_watch.core.errors import TurnoutWatchError
+from turnout_watch.core.settings import SHIPPED_ELECTIONS, Settings, load_settings
 
 
 class _Speed(click.ParamType):
@@ -116,11 +116,11 @@ def replay(
     With --backfill DIR the day goes into Prometheus on its real date instead (start Prometheus with
     --storage.tsdb.path=DIR, or move DIR's blocks into a running server's data directory).
     """
-    from turnout_watch.dayfile import write_flags
-    from turnout_watch.replay import run_replay
+    from turnout_watch.core.dayfile import write_flags
+    from turnout_watch.services.replay import run_replay
 
     if backfill is not None:
-        from dashboards.backfill import backfill_day
+        from turnout_watch.services.backfill import backfill_day
 
         result = backfill_day(day_file, backfill, history_dir=_settings(ctx).history_dir)
         click.echo(
@@ -167,8 +167,8 @@ def detect(ctx: click.Context, day_file: Path, output: Path | None, history: Pat
 
     Gives the same flags as `replay` of the same day: both run the same tracker and detectors.
     """
-    from turnout_watch.dayfile import write_flags
-    from turnout_watch.detect import detect_day
+    from turnout_watch.core.dayfile import write_flags
+    from turnout_watch.services.detect import detect_day
 
     settings = _settings(ctx, history_dir=history)
     result = detect_day(day_file, history_dir=settings.history_dir)
@@ -220,15 +220,15 @@ def evaluate(
     baseline_rise: float,
 ) -> None:
     """Measure the detectors on seeded synthetic days: recall and delay per anomaly kind and size,
-    false alerts per clean day, beside a naive baseline. See turnout_watch/synth.py for the model.
+    false alerts per clean day, beside a naive baseline. See turnout_watch/sim/synth.py for the model.
     """
     import json
     import tempfile
 
     from tqdm import tqdm
 
-    from turnout_watch.evaluate import evaluate as run_evaluation
-    from turnout_watch.evaluate import format_report
+    from turnout_watch.sim.evaluate import evaluate as run_evaluation
+    from turnout_watch.sim.evaluate import format_report
 
     settings = _settings(ctx)
     with tempfile.TemporaryDirectory(prefix="tw-evaluate-") as tmp:
@@ -285,8 +285,8 @@ def worker(ctx: click.Context) -> None:
     Needs --broker / KAFKA_BOOTSTRAP_SERVERS (start one with `turnout-watch broker`). Run several on
     the same broker to share the partitions.
     """
-    from streams.topics import ensure_topics
     from streams.worker import run_worker
+    from turnout_watch.core.topics import ensure_topics
 
     settings = _settings(ctx)
     if not settings.broker:
@@ -306,8 +306,8 @@ def worker(ctx: click.Context) -> None:
 @click.pass_context
 def broker(ctx: click.Context, port: int) -> None:
     """Run the embedded Kafka-compatible broker (tansu, in memory) until Ctrl-C, with our topics created."""
-    from streams.broker import launch_broker
-    from streams.topics import ensure_topics
+    from turnout_watch.core.topics import ensure_topics
+    from turnout_watch.services.broker import launch_broker
 
     settings = _settings(ctx)
     running = launch_broker(port=port or None)
@@ -328,7 +328,7 @@ def broker(ctx: click.Context, port: int) -> None:
 @click.option("--on", "on", type=click.DateTime(["%Y-%m-%d"]), help="Only regions in force on this date.")
 def regions(names: tuple[str, ...], on: Any) -> None:
     """Resolve region NAMES (any spelling) to ISO 3166-2:KZ codes, or list the regions on a date."""
-    from turnout_watch.gazetteer import default_gazetteer
+    from turnout_watch.core.gazetteer import default_gazetteer
 
     gazetteer = default_gazetteer()
     day: date | None = on.date() if on else None
@@ -371,7 +371,7 @@ def _site_time(day_file: Path | None, when: str | None, default_minutes_before: 
     """A simulator's start: HH:MM on the election day, or a little before the day's first release."""
     from datetime import datetime, time, timedelta
 
-    from turnout_watch.dayfile import load_day
+    from turnout_watch.core.dayfile import load_day
 
     if day_file is None:
         raise click.UsageError("--speed needs --day (the day file the simulator serves)")
@@ -448,9 +448,9 @@ def cec_sim(day_file: Path, port: int, speed: float, start: str | None, seed: in
     """
     from aiohttp import web
 
-    from ingest.cec_sim import CecSimulator
     from ingest.clock import ScaledClock
-    from turnout_watch.dayfile import load_day
+    from turnout_watch.core.dayfile import load_day
+    from turnout_watch.sim.cec_site import CecSimulator
 
     begin = _site_time(day_file, start)
     clock = ScaledClock(begin, speed)
@@ -513,9 +513,9 @@ def scrape(
 
     from ingest.archive import election_header
     from ingest.clock import RealClock, ScaledClock
-    from ingest.scrape import run_scrape
     from ingest.sources import load_source
-    from turnout_watch.dayfile import load_day
+    from turnout_watch.core.dayfile import load_day
+    from turnout_watch.services.scrape import run_scrape
 
     config = load_source(source).with_overrides(base_url)
     if day is not None:
@@ -628,7 +628,7 @@ def observers_serve(ctx: click.Context, day: Path | None, host: str | None, port
     from aiohttp import web
 
     from ingest.observers.app import create_app
-    from streams.broker import launch_broker
+    from turnout_watch.services.broker import launch_broker
 
     settings = _settings(ctx, observers_day=day, observers_host=host, observers_port=port)
     running = None
@@ -670,8 +670,8 @@ def observers_sim(
     Registers the generated stations and one observer token per station in the intake's database
     (the server picks them up on its next request), then posts each count alone, as phones do.
     """
-    from ingest.observers.simulate import make_stations, post_counts, register_observers, simulate_counts
-    from turnout_watch.dayfile import load_day, write_day
+    from turnout_watch.core.dayfile import load_day, write_day
+    from turnout_watch.sim.observers import make_stations, post_counts, register_observers, simulate_counts
 
     settings = _settings(ctx)
     day = load_day(day_file)

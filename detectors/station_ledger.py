@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from detectors.alerts import AlertBook
+from detectors.alert_book import AlertBook
 from detectors.config import DetectorConfig
-from detectors.flags import Flag
-from detectors.observed import STATS, protocol_above_tally
+from detectors.observer_estimates import STATS, protocol_above_tally
+from turnout_watch.core.records import Flag
 
 FloatArray = npt.NDArray[np.float64]
 #: A count is compared with the release "as of" the next full hour if observed at most this long before.

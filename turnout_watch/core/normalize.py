@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from detectors.release import NATIONAL, Release
-from turnout_watch.dayfile import CecRelease, Election
-from turnout_watch.errors import TurnoutWatchError
-from turnout_watch.gazetteer import Gazetteer, default_gazetteer
+from turnout_watch.core.dayfile import CecRelease, Election
+from turnout_watch.core.errors import TurnoutWatchError
+from turnout_watch.core.gazetteer import NATIONAL, Gazetteer, default_gazetteer
+from turnout_watch.core.records import Release
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import IO, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from turnout_watch.errors import DayFileError
+from turnout_watch.core.errors import DayFileError
 
 EventType = Literal["cec_release", "observer_count"]
 

@@ -2,7 +2,7 @@
 
 `turnout-watch replay DAY --backfill DIR` runs the day through the offline detectors (`detect_day`:
 the same tracker the agents run, so the same values and flags as a live replay), writes the metrics a
-worker would have exported, under the same names and labels as `dashboards/metrics.py`, stamped with
+worker would have exported, under the same names and labels as `streams/metrics.py`, stamped with
 the releases' own `as_of` times, as OpenMetrics text, and turns that into TSDB blocks with
 `promtool tsdb create-blocks-from openmetrics FILE DIR`. A Prometheus started on DIR (or given the
 blocks) then shows 20 Nov 2022 on 20 Nov 2022, and the watch-room dashboard replays it.
@@ -29,13 +29,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from dashboards.metrics import PipelineMetrics
-from detectors.flags import DETECTORS, SEVERITIES
 from ingest.archive import is_archive, load_archive
-from ingest.normalize import region_names
-from turnout_watch.dayfile import DayFile, load_day
-from turnout_watch.detect import DetectResult, detect_day
-from turnout_watch.errors import TurnoutWatchError
+from streams.metrics import PipelineMetrics
+from turnout_watch.core.dayfile import DayFile, load_day
+from turnout_watch.core.errors import TurnoutWatchError
+from turnout_watch.core.normalize import region_names
+from turnout_watch.core.records import DETECTORS, SEVERITIES
+from turnout_watch.services.detect import DetectResult, detect_day
 
 #: Seconds between written samples: what a scrape interval would have produced (well under the
 #: 5-minute lookback, coarse enough that a 16-hour day of 21 regions stays a few MB).

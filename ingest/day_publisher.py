@@ -16,11 +16,11 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from ingest.normalize import normalize_release
-from streams.topics import TopicNames, encode_record
-from turnout_watch.dayfile import CecRelease, DayFile, Event
-from turnout_watch.errors import TurnoutWatchError
-from turnout_watch.gazetteer import default_gazetteer
+from turnout_watch.core.dayfile import CecRelease, DayFile, Event
+from turnout_watch.core.errors import TurnoutWatchError
+from turnout_watch.core.gazetteer import default_gazetteer
+from turnout_watch.core.normalize import normalize_release
+from turnout_watch.core.topics import TopicNames, encode_record
 
 
 @dataclass

@@ -10,12 +10,10 @@ import contextlib
 import time
 from datetime import datetime
 
-from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.aiohttp import make_aiohttp_handler
 
-from detectors.flags import DETECTORS, SEVERITIES, Flag
 from detectors.tracker import ObservedEstimate, RegionUpdate
+from turnout_watch.core.records import DETECTORS, SEVERITIES, Flag
 
 STREAMS = ("releases", "observer_counts")
 ANNOTATION_OUTCOMES = ("posted", "failed", "dropped")
@@ -248,15 +246,3 @@ class PipelineMetrics:
             self.polls.labels(election, "open").set(opens.timestamp())
         if closes is not None:
             self.polls.labels(election, "close").set(closes.timestamp())
-
-
-def metrics_app(registry: CollectorRegistry) -> web.Application:
-    """An aiohttp app serving `/metrics` (and `/healthz` for liveness probes)."""
-    app = web.Application()
-    app.router.add_get("/metrics", make_aiohttp_handler(registry))
-
-    async def healthz(request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
-
-    app.router.add_get("/healthz", healthz)
-    return app

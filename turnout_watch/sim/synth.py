@@ -36,11 +36,11 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from detectors.curves import robust_steps
+from detectors.history import past_day
 from detectors.jumps import MAD_TO_SIGMA
-from turnout_watch.dayfile import DayFile, load_day, write_day
-from turnout_watch.gazetteer import NATIONAL_CODE, default_gazetteer
-from turnout_watch.history import past_day
-from turnout_watch.settings import SHIPPED_ELECTIONS
+from turnout_watch.core.dayfile import DayFile, load_day, write_day
+from turnout_watch.core.gazetteer import NATIONAL, default_gazetteer
+from turnout_watch.core.settings import SHIPPED_ELECTIONS
 
 HOURS = (10, 12, 14, 16, 18, 20, 22)
 CLOSE_INDEX = 5  # 20:00
@@ -103,7 +103,7 @@ class Template:
             values = np.array([past.turnout[c][: close + 1] for c in codes])
             # the real days hold reported anomalies (Turkistan 10:00 -> 12:00 in 2022): not for a clean template
             shares.append(robust_steps(values / values[:, -1:], 1.5))
-            offsets.append(values[:, -1] - past.turnout[NATIONAL_CODE][close])
+            offsets.append(values[:, -1] - past.turnout[NATIONAL][close])
         return cls(codes, registered, (shares[0], shares[1]), np.mean(offsets, axis=0))
 
 
@@ -156,7 +156,7 @@ def make_day(
             kind, int(rng.integers(1, 6))
         )
         i = int(rng.integers(len(codes)))
-        region = NATIONAL_CODE if kind in ("national", "time_reversal") else codes[i]
+        region = NATIONAL if kind in ("national", "time_reversal") else codes[i]
         # a time reversal shows as the republished release's own time, two releases back
         steps = values[:, k] - values[:, k - 1]
         spread = round(float(MAD_TO_SIGMA * np.median(np.abs(steps - np.median(steps)))), 3)

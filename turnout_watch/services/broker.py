@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from turnout_watch.errors import BrokerError
+from turnout_watch.core.errors import BrokerError
 
 log = logging.getLogger(__name__)
 

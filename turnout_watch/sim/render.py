@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, time
 from typing import Literal
 
-from turnout_watch.gazetteer import NATIONAL_CODE, Gazetteer, default_gazetteer
+from turnout_watch.core.gazetteer import NATIONAL, Gazetteer, default_gazetteer
 
 Lang = Literal["ru", "kk", "en"]
 Layout = Literal["list", "numbered", "prose", "table"]
@@ -135,9 +135,9 @@ def render_release(
 ) -> Rendered:
     """`figures` by region code (national under ``KZ``) -> a title and an HTML body in `lang`."""
     gazetteer = gazetteer or default_gazetteer()
-    codes = sorted(c for c in figures if c != NATIONAL_CODE)
-    if NATIONAL_CODE in figures:
-        codes = [NATIONAL_CODE, *codes] if style.national_first else [*codes, NATIONAL_CODE]
+    codes = sorted(c for c in figures if c != NATIONAL)
+    if NATIONAL in figures:
+        codes = [NATIONAL, *codes] if style.national_first else [*codes, NATIONAL]
     names = {}
     for index, code in enumerate(codes):
         options = spellings_for(code, lang, gazetteer)

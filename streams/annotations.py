@@ -25,8 +25,8 @@ from zoneinfo import ZoneInfo
 from grafana_client import AsyncGrafanaApi
 from prometheus_client import Counter
 
-from detectors.flags import Flag
-from detectors.release import NATIONAL, Release
+from turnout_watch.core.gazetteer import NATIONAL
+from turnout_watch.core.records import Flag, Release
 
 log = logging.getLogger(__name__)
 
