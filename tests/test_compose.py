@@ -11,7 +11,7 @@ import click
 import pytest
 import yaml
 
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 from turnout_watch.cli import cli
 from turnout_watch.core.settings import Settings
 

@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 
 from ingest.clock import ManualClock
-from tests.conftest import DAY_2023
+from tests.support.paths import DAY_2023
 from turnout_watch.core.dayfile import load_day
 from turnout_watch.services.broker import free_port
 from turnout_watch.sim.cec_site import CecSimulator

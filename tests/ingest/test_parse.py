@@ -15,7 +15,7 @@ from ingest.clock import ManualClock
 from ingest.pages import read_release_page
 from ingest.parse import parse_release, parse_text
 from ingest.sources import load_source
-from tests.conftest import DAY_2022, DAY_2023
+from tests.support.paths import DAY_2022, DAY_2023
 from turnout_watch.core.dayfile import load_day
 from turnout_watch.core.normalize import normalize_release
 from turnout_watch.sim.cec_site import CecSimulator

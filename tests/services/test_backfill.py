@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import DAY_2022
+from tests.support.paths import DAY_2022
 from turnout_watch.cli import cli
 from turnout_watch.services.backfill import BackfillError, openmetrics_lines
 from turnout_watch.services.broker import free_port

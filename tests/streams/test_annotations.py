@@ -16,8 +16,9 @@ from detectors.history import load_curves
 from detectors.tracker import TurnoutTracker
 from streams.annotations import Annotator
 from streams.metrics import PipelineMetrics
-from tests.conftest import DAY_2022, isolated_settings
-from tests.grafana_standin import GrafanaStandIn, serve
+from tests.support.broker import isolated_settings
+from tests.support.grafana import GrafanaStandIn, serve
+from tests.support.paths import DAY_2022
 from turnout_watch.core.dayfile import load_day
 from turnout_watch.core.normalize import normalize_release, region_names
 from turnout_watch.core.settings import SHIPPED_ELECTIONS

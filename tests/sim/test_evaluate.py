@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 from turnout_watch.core.dayfile import load_day, write_day
 from turnout_watch.core.settings import SHIPPED_ELECTIONS
 from turnout_watch.sim.evaluate import CATCHES, _caught, baseline_alerts, evaluate, suite_alerts

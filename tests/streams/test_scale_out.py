@@ -18,7 +18,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from prometheus_client.parser import text_string_to_metric_families
 
 from ingest.day_publisher import ReplayPublisher, ReplayStats
-from tests.conftest import isolated_settings
+from tests.support.broker import isolated_settings
 from turnout_watch.core.dayfile import CecRelease, DayFile, load_day, write_day
 from turnout_watch.core.settings import SHIPPED_ELECTIONS
 from turnout_watch.services.broker import EmbeddedBroker

@@ -17,7 +17,8 @@ from ingest.observers import store
 from ingest.observers.app import create_app, load_election
 from ingest.observers.registry import import_stations, load_stations
 from ingest.observers.tokens import issue_token, revoke_token
-from tests.conftest import DAY_2022, isolated_settings
+from tests.support.broker import isolated_settings
+from tests.support.paths import DAY_2022
 from turnout_watch.core.settings import Settings
 from turnout_watch.core.topics import TopicNames
 

@@ -12,8 +12,8 @@ import pytest
 from ingest.observers import store
 from ingest.observers.registry import save_stations
 from ingest.observers.tokens import new_tokens_bulk, save_tokens
-from tests.conftest import DAY_2022
-from tests.observers_env import make_settings, read_topic, running_intake
+from tests.support.intake import make_settings, read_topic, running_intake
+from tests.support.paths import DAY_2022
 from turnout_watch.core.dayfile import load_day, parse_event
 from turnout_watch.services.broker import EmbeddedBroker
 from turnout_watch.sim.observers import make_stations, official_curves, post_counts, simulate_counts

@@ -13,7 +13,7 @@ from detectors.curves import PastDay, learn_curves
 from detectors.history import load_curves
 from detectors.national import weighted_national
 from detectors.tracker import Release, TurnoutTracker
-from tests.conftest import DAY_2022, DAY_2023
+from tests.support.paths import DAY_2022, DAY_2023
 from turnout_watch.core.dayfile import load_day
 from turnout_watch.core.normalize import normalize_release
 from turnout_watch.core.records import Flag

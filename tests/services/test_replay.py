@@ -13,7 +13,8 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import DAY_2022, isolated_settings
+from tests.support.broker import isolated_settings
+from tests.support.paths import DAY_2022
 from turnout_watch.core.dayfile import write_day
 from turnout_watch.core.settings import SHIPPED_ELECTIONS, Settings
 from turnout_watch.services.broker import EmbeddedBroker

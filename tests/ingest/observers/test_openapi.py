@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from ingest.observers.views import _openapi_text
-from tests.conftest import DAY_2022
-from tests.observers_env import make_settings, prepare_registry
+from tests.support.intake import make_settings, prepare_registry
+from tests.support.paths import DAY_2022
 from turnout_watch.services.broker import EmbeddedBroker, free_port
 
 pytestmark = pytest.mark.integration

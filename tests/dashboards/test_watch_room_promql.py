@@ -28,7 +28,8 @@ from dashboards.alerts import RULES
 from dashboards.build import ROOT as DASHBOARDS
 from dashboards.build import render
 from dashboards.watchroom import expressions
-from tests.conftest import DAY_2022, ROOT, isolated_settings
+from tests.support.broker import isolated_settings
+from tests.support.paths import DAY_2022, ROOT
 from turnout_watch.services.broker import EmbeddedBroker, free_port
 from turnout_watch.services.pipeline import LocalPipeline
 

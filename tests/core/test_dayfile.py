@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ingest.csv_import import SHIPPED_DAYS, convert
-from tests.conftest import ELECTIONS, shared_data
+from tests.support.paths import ELECTIONS, shared_data
 from turnout_watch.core.dayfile import load_day, parse_event
 from turnout_watch.core.errors import DayFileError
 

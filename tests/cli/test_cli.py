@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DAY_2022, ROOT
+from tests.support.paths import DAY_2022, ROOT
 
 BIN = str(Path(sys.executable).with_name("turnout-watch"))
 

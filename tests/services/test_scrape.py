@@ -27,7 +27,8 @@ from ingest.metrics import ScraperMetrics
 from ingest.poller import Scraper
 from ingest.sink import KafkaSink
 from ingest.sources import Source, load_source
-from tests.conftest import DAY_2022, isolated_settings
+from tests.support.broker import isolated_settings
+from tests.support.paths import DAY_2022
 from turnout_watch.core.dayfile import DayFile, load_day
 from turnout_watch.core.settings import Settings
 from turnout_watch.core.topics import TopicNames, ensure_topics

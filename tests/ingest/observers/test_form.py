@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import async_playwright
 
-from tests.observers_env import make_settings, read_topic, running_intake
+from tests.support.intake import make_settings, read_topic, running_intake
 from turnout_watch.services.broker import EmbeddedBroker
 
 pytestmark = pytest.mark.integration

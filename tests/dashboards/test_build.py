@@ -18,9 +18,8 @@ from dashboards.alerts import RULES
 from dashboards.build import EXAMPLE_COORDINATORS, ROOT, build, render
 from dashboards.routing import Coordinators
 from dashboards.watchroom import expressions
+from tests.support.paths import FIXTURES
 from turnout_watch.core.errors import ConfigError
-
-FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def tool(name: str) -> str:

@@ -12,7 +12,7 @@ import pytest
 
 from ingest.observers import store
 from ingest.observers.tokens import revoke_token
-from tests.observers_env import Intake, make_settings, read_topic, running_intake
+from tests.support.intake import Intake, make_settings, read_topic, running_intake
 from turnout_watch.services.broker import EmbeddedBroker
 
 pytestmark = pytest.mark.integration

@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 
 from ingest.observers.spool import Spool
-from tests.observers_env import Intake, make_settings, read_topic, running_intake
+from tests.support.intake import Intake, make_settings, read_topic, running_intake
 from turnout_watch.services.broker import EmbeddedBroker, launch_broker
 
 pytestmark = pytest.mark.integration

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
 import re
 from datetime import date, timedelta
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.support.paths import shared_data
 from turnout_watch.core.errors import ConfigError, RegionNotInForceError, UnknownRegionError
 from turnout_watch.core.gazetteer import NATIONAL, Gazetteer, Region, default_gazetteer, normalise
 
@@ -70,14 +70,6 @@ CSV_SPELLINGS = {
     "Shymkent": "KZ-79",
     "South Kazakhstan Oblast": "KZ-YUZ",
 }
-
-
-def shared_data() -> Path:
-    """shared/data next to the repository, or $TURNOUT_WATCH_SHARED_DATA; missing data fails, never skips."""
-    override = os.environ.get("TURNOUT_WATCH_SHARED_DATA")
-    path = Path(override) if override else Path(__file__).resolve().parents[2] / "shared" / "data"
-    assert path.is_dir(), f"shared data not found at {path}; set TURNOUT_WATCH_SHARED_DATA"
-    return path
 
 
 def election_date(csv_name: str) -> date:
