@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from detectors.jumps import MAD_TO_SIGMA
+from detectors.robust import MAD_TO_SIGMA
 from turnout_watch.core.gazetteer import NATIONAL
 
 FloatArray = npt.NDArray[np.float64]

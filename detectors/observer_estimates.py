@@ -1,14 +1,10 @@
-"""What observers counted versus what the CEC published.
+"""A region's turnout as the observers saw it: a ratio estimate from the stations they sit at.
 
 Observers sit at a sample of stations (about 2,000 of 10,000 in Kazakhstan) and count voters
 themselves (`tally`) and note what the precinct commission announces or writes in its protocol
-(`commission`). Two comparisons follow:
-
-- per region, the official turnout against a ratio estimate from the observed stations, with a
-  confidence interval from the station-to-station spread (2011: official turnout exceeded what
-  observers saw at the same stations by up to 21 points);
-- per station, the commission's figure against the observer's own tally (2019: protocol copies
-  differed from official figures by 20,000 votes in Almaty).
+(`commission`). The tallies give each region an estimate with a confidence interval from the
+station-to-station spread; `detectors.rules.observers` compares the official figures with it, and
+each commission figure with its observer's tally.
 
 Counts enter as sufficient statistics per region (n, sums of x = registered, y = voted and their
 squares and product), so regions can be aggregated from partitioned station streams by adding.
@@ -22,7 +18,6 @@ import numpy as np
 import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
-BoolArray = npt.NDArray[np.bool_]
 
 #: Order of the sufficient statistics in a stats vector.
 STATS = ("n", "sx", "sy", "sxx", "sxy", "syy")
@@ -77,18 +72,6 @@ def ratio_estimate(
     return RatioEstimate(estimate, 100.0 * se, n)
 
 
-def official_above_observed(official: FloatArray, estimated: RatioEstimate) -> tuple[FloatArray, FloatArray]:
-    """Gap (points) of the official figure over the observers' estimate, and that gap in standard errors.
-
-    Only an official figure *above* what observers saw is evidence of padding; a figure below is not
-    flagged (observers' stations may simply be busier). NaN where there is no estimate.
-    """
-    gap = np.asarray(official, dtype=np.float64) - estimated.estimate
-    with np.errstate(invalid="ignore", divide="ignore"):
-        z = gap / np.maximum(estimated.se, 1e-9)
-    return gap, z
-
-
 def student_threshold(z: float, dof: FloatArray) -> FloatArray:
     """The Student-t value with the same one-sided tail as the normal `z`, for `dof` degrees of freedom.
 
@@ -99,23 +82,3 @@ def student_threshold(z: float, dof: FloatArray) -> FloatArray:
     nu = np.asarray(dof, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         return z + (z**3 + z) / (4 * nu) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * nu**2)
-
-
-def protocol_above_tally(
-    commission: FloatArray,
-    tally: FloatArray,
-    registered: FloatArray,
-    *,
-    min_voters: float = 10.0,
-    min_share: float = 0.02,
-) -> tuple[BoolArray, FloatArray]:
-    """Stations whose commission figure exceeds the observer's own count by more than counting error.
-
-    Both counts are of the same thing at about the same time; an observer can miss a few voters, so
-    the commission may be above by `min_voters` or `min_share` of the list before it counts. Returns
-    the mask and the excess in voters.
-    """
-    excess = np.asarray(commission, dtype=np.float64) - np.asarray(tally, dtype=np.float64)
-    allowed = np.maximum(min_voters, min_share * np.asarray(registered, dtype=np.float64))
-    with np.errstate(invalid="ignore"):
-        return excess > allowed, excess

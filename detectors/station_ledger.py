@@ -13,7 +13,6 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -21,8 +20,9 @@ import numpy.typing as npt
 
 from detectors.alert_book import AlertBook
 from detectors.config import DetectorConfig
-from detectors.observer_estimates import STATS, protocol_above_tally
-from turnout_watch.core.records import Flag
+from detectors.observer_estimates import STATS
+from detectors.rules.observers import ProtocolAboveTally, StationBatch
+from turnout_watch.core.records import Flag, ObserverCount
 
 FloatArray = npt.NDArray[np.float64]
 #: A count is compared with the release "as of" the next full hour if observed at most this long before.
@@ -39,31 +39,6 @@ def hour_bucket(observed_at: float, window: float = BUCKET_WINDOW_SECONDS) -> fl
     """
     bucket = math.ceil(observed_at / 3600.0) * 3600.0
     return bucket if bucket - observed_at <= window else None
-
-
-@dataclass(frozen=True)
-class Count:
-    """One observer report, already validated at the intake."""
-
-    election: str
-    station: str
-    region: str  # ISO code
-    observed_at: float
-    registered: int
-    voted: int
-    source: str  # "tally" | "commission"
-
-    @classmethod
-    def from_dict(cls, obj: Mapping[str, Any]) -> Count:
-        return cls(
-            election=str(obj["election"]),
-            station=str(obj["station"]),
-            region=str(obj["region_code"]),
-            observed_at=datetime.fromisoformat(obj["observed_at"]).timestamp(),
-            registered=int(obj["registered"]),
-            voted=int(obj["voted"]),
-            source=str(obj["source"]),
-        )
 
 
 @dataclass(frozen=True)
@@ -86,36 +61,46 @@ class LedgerUpdate:
     ignored: int = 0  # counts too early for any hour, or older than one already held
 
 
-def _row(count: Count) -> FloatArray:
+def _row(count: ObserverCount) -> FloatArray:
     x, y = float(count.registered), float(count.voted)
     return np.array([1.0, x, y, x * x, x * y, y * y])
+
+
+def _same_figures(old: ObserverCount, new: ObserverCount) -> bool:
+    """The count again (a redelivery or a resend), whatever its report_id or when it arrived."""
+    return (
+        old.region_code == new.region_code
+        and old.observed_at == new.observed_at
+        and old.registered == new.registered
+        and old.voted == new.voted
+    )
 
 
 class StationLedger:
     """The latest count per (election, station, hour, source)."""
 
     def __init__(self) -> None:
-        self.latest: dict[tuple[str, str, float, str], Count] = {}
+        self.latest: dict[tuple[str, str, float, str], ObserverCount] = {}
 
-    def add(self, counts: Iterable[Count]) -> LedgerUpdate:
+    def add(self, counts: Iterable[ObserverCount]) -> LedgerUpdate:
         update = LedgerUpdate()
         deltas: dict[Bucket, FloatArray] = defaultdict(lambda: np.zeros(len(STATS)))
         touched: set[tuple[str, str, float]] = set()
         for count in counts:
-            bucket = hour_bucket(count.observed_at)
+            bucket = hour_bucket(count.observed_ts)
             if bucket is None:
                 update.ignored += 1
                 continue
             key = (count.election, count.station, bucket, count.source)
             old = self.latest.get(key)
-            if old is not None and (old.observed_at > count.observed_at or old == count):
+            if old is not None and (old.observed_at > count.observed_at or _same_figures(old, count)):
                 update.ignored += 1
                 continue
             self.latest[key] = count
             touched.add((count.election, count.station, bucket))
             if count.source != "tally":
                 continue
-            region_key = (count.election, count.region, bucket)
+            region_key = (count.election, count.region_code, bucket)
             deltas[region_key] += _row(count)
             if old is not None:
                 deltas[region_key] -= _row(old)
@@ -126,23 +111,10 @@ class StationLedger:
             if tally and commission:
                 update.comparisons.append(
                     StationComparison(
-                        election, station, tally.region, bucket, tally.registered, tally.voted, commission.voted
+                        election, station, tally.region_code, bucket, tally.registered, tally.voted, commission.voted
                     )
                 )
         return update
-
-
-def flag_stations(
-    comparisons: list[StationComparison], min_voters: float, min_share: float
-) -> list[tuple[StationComparison, float]]:
-    """The comparisons where the protocol is above the tally, with the excess in voters."""
-    if not comparisons:
-        return []
-    commission = np.array([c.commission for c in comparisons], dtype=np.float64)
-    tally = np.array([c.tally for c in comparisons], dtype=np.float64)
-    registered = np.array([c.registered for c in comparisons], dtype=np.float64)
-    hit, excess = protocol_above_tally(commission, tally, registered, min_voters=min_voters, min_share=min_share)
-    return [(comparisons[i], float(excess[i])) for i in np.flatnonzero(hit).tolist()]
 
 
 class RegionSums:
@@ -171,26 +143,7 @@ class StationChecker:
         self.alerts = AlertBook()
 
     def check(self, comparisons: list[StationComparison], tz: Any = None) -> list[Flag]:
-        cfg = self.config
-        raised = []
-        for c, excess in flag_stations(comparisons, cfg.protocol_min_voters, cfg.protocol_min_share):
-            share = excess / c.registered if c.registered else float("inf")
-            when = datetime.fromtimestamp(c.bucket, tz=tz)
-            raised.append(
-                Flag(
-                    c.election,
-                    self.names.get(c.region, c.region),
-                    c.region,
-                    when.isoformat(),
-                    "protocol_above_tally",
-                    "critical" if share >= cfg.protocol_critical_share else "warning",
-                    float(c.commission),
-                    float(c.tally),
-                    f"station {c.station}: the commission reports {c.commission} voters by {when:%H:%M}, "
-                    f"the observer counted {c.tally} ({excess:+.0f}, {100 * share:.1f}% of {c.registered} on the list)",
-                    {"excess_voters": int(excess), "registered": c.registered},
-                    station=c.station,
-                )
-            )
-        published, _ = self.alerts.admit(raised, [c.station for c in comparisons], ("protocol_above_tally",))
+        rule = ProtocolAboveTally()
+        raised = rule.flags(StationBatch(comparisons, self.names, tz), self.config)
+        published, _ = self.alerts.admit(raised, [c.station for c in comparisons], (rule.detector,))
         return published

@@ -9,15 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detectors.observer_estimates import (
-    protocol_above_tally,
-    ratio_estimate,
-    station_stats,
-    student_threshold,
-    sum_by_group,
-)
-from detectors.station_ledger import Count, RegionSums, StationChecker, StationLedger, hour_bucket
+from detectors.observer_estimates import ratio_estimate, station_stats, student_threshold, sum_by_group
+from detectors.rules.observers import protocol_above_tally
+from detectors.station_ledger import RegionSums, StationChecker, StationLedger, hour_bucket
 from detectors.tracker import Release, TurnoutTracker
+from turnout_watch.core.records import ObserverCount, Source
 
 TZ = timezone(timedelta(hours=6))
 NOON = datetime(2022, 11, 20, 12, tzinfo=TZ).timestamp()
@@ -67,8 +63,9 @@ def test_protocol_above_tally_allows_counting_error() -> None:
     assert excess.tolist() == [10, 30, 60, -20]
 
 
-def count(station: str, minutes_before_noon: float, voted: int, source: str = "tally") -> Count:
-    return Count("e", station, "KZ-61", NOON - 60 * minutes_before_noon, 1000, voted, source)
+def count(station: str, minutes_before_noon: float, voted: int, source: Source = "tally") -> ObserverCount:
+    observed = datetime.fromtimestamp(NOON - 60 * minutes_before_noon, TZ)
+    return ObserverCount("e", station, "Turkistan Region", "KZ-61", observed, observed, 1000, voted, source)
 
 
 def test_hour_buckets() -> None:
@@ -105,7 +102,7 @@ def test_station_checker_flags_once_and_names_the_station() -> None:
 
 def test_tracker_compares_official_with_observed_whichever_arrives_first() -> None:
     ledger = StationLedger()
-    counts = [Count("e", f"s{i}", "KZ-61", NOON - 300, 1000, 500 + (i % 5) * 10, "tally") for i in range(20)]
+    counts = [count(f"s{i}", 5, 500 + (i % 5) * 10) for i in range(20)]
     release = Release("e", datetime.fromtimestamp(NOON, TZ), datetime.fromtimestamp(NOON + 300, TZ), {"KZ-61": 60.0})
     first = TurnoutTracker("e")
     first.process(release)

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from detectors.alert_book import AlertBook
-from detectors.closing import growth_after_close
 from detectors.curves import PastDay, learn_curves
 from detectors.history import load_curves
-from detectors.national import weighted_national
+from detectors.rules.closing import growth_after_close
+from detectors.rules.national import weighted_national
 from detectors.tracker import Release, TurnoutTracker
 from tests.support.paths import DAY_2022, DAY_2023
 from turnout_watch.core.dayfile import load_day

@@ -8,9 +8,9 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from detectors.jumps import cross_sectional_jump
+from detectors.rules.jumps import cross_sectional_jump
+from detectors.rules.values import falling, out_of_range
 from detectors.tracker import Release, TurnoutTracker
-from detectors.values import falling, out_of_range
 
 TZ = timezone(timedelta(hours=6))
 pct = st.floats(min_value=0.0, max_value=100.0, allow_nan=False)

@@ -37,7 +37,7 @@ import numpy as np
 
 from detectors.curves import robust_steps
 from detectors.history import past_day
-from detectors.jumps import MAD_TO_SIGMA
+from detectors.robust import MAD_TO_SIGMA
 from turnout_watch.core.dayfile import DayFile, load_day, write_day
 from turnout_watch.core.gazetteer import NATIONAL, default_gazetteer
 from turnout_watch.core.settings import SHIPPED_ELECTIONS

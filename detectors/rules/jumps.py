@@ -1,0 +1,223 @@
+"""Jumps: a region's rise compared with the other regions' rises, and with its own past curve.
+
+Two rules on the same rises. The cross-sectional jump asks "did it rise far more than the others
+did at this release?"; the expected-curve jump asks "did it rise far more than its own past days
+say it should by this hour?". Each one tempers the other: a cross-sectional jump that the region's
+own curve predicts is its habit, noted but not alerted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from detectors.config import DetectorConfig
+from detectors.robust import RobustScores, robust_scores
+from detectors.types import Batch, shared
+from turnout_watch.core.records import Flag, Severity
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+
+def cross_sectional_jump(rates: FloatArray, *, scale_floor: float = 0.5, relative_floor: float = 0.1) -> RobustScores:
+    """Score each region's rise against the other regions' rises at the same release.
+
+    Turnout grows at very different speeds through the day (+5 to +25 points between 12:00 and 14:00 in
+    2023), so no fixed threshold works; but at one release all regions share the hour, the weather and
+    the national mood. A region that rose far above all the others (2022: Turkistan +37 points
+    10:00 -> 12:00 while the country rose 15) is what ballot stuffing or an invented figure looks like.
+    Input is points per hour, so regions whose previous figure is older are compared fairly.
+    Leave-one-out median and MAD keep the suspect itself (and a second outlier) from hiding the jump.
+    Where in the day it is sets the scale's floor: in the morning rush (median +8 points/h) a spread
+    under 10 % of the median is noise, in the quiet evening `scale_floor` (points/h) keeps +0.3 from
+    scoring a z of 30.
+    """
+    return robust_scores(rates, scale_floor=scale_floor, relative_floor=relative_floor)
+
+
+@shared
+def jump_scores(b: Batch, config: DetectorConfig) -> RobustScores:
+    """Robust z of every fresh region's rise against the others' (also exported, for the watch room's grid)."""
+    hours = b.hours
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rates = np.where(b.fresh & ~b.national & (hours > 0), b.delta / hours, np.nan)
+    return cross_sectional_jump(rates, scale_floor=config.jump_scale_floor, relative_floor=config.jump_relative_floor)
+
+
+def expected_curve_residuals(
+    previous: FloatArray, current: FloatArray, region_ratio: FloatArray, national_ratio: float
+) -> tuple[FloatArray, FloatArray]:
+    """Expected figure and residual (points) of each region against its own past curve.
+
+    `region_ratio` is how much each region's turnout multiplied between the two hours on past days;
+    `national_ratio` scales all of them by how this day differs from past days as a whole (the
+    nation's actual ratio over its expected one), so a slow or fast day does not flag every region.
+    """
+    with np.errstate(invalid="ignore"):
+        expected = np.minimum(previous * region_ratio * national_ratio, 100.0)
+    return expected, current - expected
+
+
+def expected_curve_jump(residual_rates: FloatArray, *, scale_floor: float = 0.5) -> RobustScores:
+    """Score each region's excess over its own expected curve against the other regions' excesses.
+
+    A region's increment far above what its own past curves predict (after the day-level adjustment)
+    is a surge even when the increment itself looks ordinary next to other regions: a region that
+    usually votes late rising like an early one. Robust scoring against the other regions' residuals
+    at the same release keeps a day when all curves were off from flagging everyone.
+    Input is residual points per hour.
+    """
+    return robust_scores(residual_rates, scale_floor=scale_floor)
+
+
+@dataclass(frozen=True)
+class CurveModel:
+    """Each region's expected figure at this release from its own past curve, adjusted to the day."""
+
+    eligible: BoolArray
+    ratio: FloatArray  # how much each region multiplied between the two hours on past days
+    day: float  # this day's pace relative to past days (median over regions)
+    expected: FloatArray
+    residual: FloatArray
+    learned_from: tuple[str, ...]
+
+
+def _local_hours(b: Batch, seconds: FloatArray) -> FloatArray:
+    local = b.release.as_of.astimezone(b.release.zone)
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+    return (seconds - midnight) / 3600.0
+
+
+@shared
+def curve_model(b: Batch, config: DetectorConfig) -> CurveModel | None:
+    """Each region's expected figure from its own past curve, adjusted to how this day runs.
+
+    None without past curves or with fewer than `jump_min_peers` regions to judge the day by.
+    """
+    curves = b.curves
+    eligible = b.fresh & ~b.national & ~np.isnan(b.prev) & (b.prev > 0)
+    if curves is None or eligible.sum() < config.jump_min_peers:
+        return None
+    h0 = _local_hours(b, b.prev_t)
+    h1 = _local_hours(b, np.full(len(b.codes), b.now))
+    s0, s1 = curves.shares(b.codes, h0), curves.shares(b.codes, h1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(eligible & (s0 > 0), s1 / s0, np.nan)
+        observed = np.where(eligible, (b.value / b.prev) / ratio, np.nan)
+    observed = observed[np.isfinite(observed)]
+    if observed.size == 0:
+        return None
+    day = float(np.median(observed))
+    expected, residual = expected_curve_residuals(b.prev, b.value, ratio, day)
+    return CurveModel(eligible & np.isfinite(ratio), ratio, day, expected, residual, curves.elections)
+
+
+class CrossSectionalJump:
+    """A rise far above the other regions' (see `cross_sectional_jump`); one its own curve predicts is info.
+
+    No other region rose like it, but a past election shows the region rising like this at this
+    hour (2023: North Kazakhstan +14 points 14:00 -> 16:00, as in 2022): when its own curve explains
+    more than `habit_share` of the excess over the other regions, it is a known habit, not news.
+    """
+
+    detector = "cross_sectional_jump"
+
+    def flags(self, b: Batch, config: DetectorConfig) -> list[Flag]:
+        cfg = config
+        scores = jump_scores(b, cfg)
+        hours = b.hours
+        expected = scores.peer_median * hours
+        with np.errstate(invalid="ignore"):
+            hit = (
+                (scores.peers >= cfg.jump_min_peers)
+                & (scores.z >= cfg.jump_z_warning)
+                & (b.delta - expected >= cfg.jump_min_excess_points)
+            )
+        if not hit.any():
+            return []
+        model = curve_model(b, cfg)
+        flags = []
+        for i in np.flatnonzero(hit).tolist():
+            z = float(scores.z[i])
+            severity: Severity = "critical" if z >= cfg.jump_z_critical else "warning"
+            message = (
+                f"{b.name(b.codes[i])} rose {b.delta[i]:.1f} points in {hours[i]:g} h; other regions rose "
+                f"{expected[i]:.1f} (median), {z:.1f} robust SDs above them"
+            )
+            habit: dict[str, Any] = {}
+            excess = float(b.delta[i] - expected[i])
+            if model is not None and model.eligible[i] and model.residual[i] < cfg.habit_share * excess:
+                severity = "info"
+                message += f"; its own past curves expected {model.expected[i]:.1f}%, so this is its habit, not news"
+                habit = {"curve_expected": round(float(model.expected[i]), 4)}
+            flags.append(
+                b.flag(
+                    b.codes[i],
+                    self.detector,
+                    severity,
+                    float(b.delta[i]),
+                    float(expected[i]),
+                    message,
+                    habit
+                    | {
+                        "z": round(z, 2),
+                        "hours": round(float(hours[i]), 4),
+                        "peers": int(scores.peers[i]),
+                        "peer_median_points_per_hour": round(float(scores.peer_median[i]), 4),
+                        "peer_sigma_points_per_hour": round(float(scores.peer_scale[i]), 4),
+                    },
+                )
+            )
+        return flags
+
+
+class ExpectedCurveJump:
+    """A region far above its own past curve (see `expected_curve_jump`), scored against the others' excesses.
+
+    Needs past curves (`Batch.curves`); the flag names the elections they were learned from.
+    """
+
+    detector = "expected_curve_jump"
+
+    def flags(self, b: Batch, config: DetectorConfig) -> list[Flag]:
+        cfg = config
+        model = curve_model(b, cfg)
+        if model is None:
+            return []
+        hours = b.hours
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rates = np.where(model.eligible & (hours > 0), model.residual / hours, np.nan)
+        scores = expected_curve_jump(rates, scale_floor=cfg.jump_scale_floor)
+        with np.errstate(invalid="ignore"):
+            hit = (
+                (scores.peers >= cfg.jump_min_peers)
+                & (scores.z >= cfg.curve_z_warning)
+                & (model.residual >= cfg.curve_min_excess_points)
+            )
+        flags = []
+        for i in np.flatnonzero(hit).tolist():
+            z = float(scores.z[i])
+            flags.append(
+                b.flag(
+                    b.codes[i],
+                    self.detector,
+                    "critical" if z >= cfg.curve_z_critical else "warning",
+                    float(b.value[i]),
+                    float(model.expected[i]),
+                    f"{b.name(b.codes[i])} reached {b.value[i]:.1f}% where its past curves (adjusted to this "
+                    f"day) expected {model.expected[i]:.1f}%: {model.residual[i]:.1f} points over, {z:.1f} "
+                    "robust SDs beyond the other regions",
+                    {
+                        "z": round(z, 2),
+                        "excess_points": round(float(model.residual[i]), 4),
+                        "curve_ratio": round(float(model.ratio[i]), 4),
+                        "day_adjustment": round(model.day, 4),
+                        "learned_from": list(model.learned_from),
+                    },
+                )
+            )
+        return flags

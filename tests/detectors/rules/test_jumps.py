@@ -1,0 +1,151 @@
+"""Jumps: against the other regions' rises, and against the region's own past curve."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pytest
+
+from detectors.config import DetectorConfig
+from detectors.curves import ExpectedCurves
+from detectors.robust import MAD_TO_SIGMA
+from detectors.rules.jumps import (
+    CrossSectionalJump,
+    ExpectedCurveJump,
+    cross_sectional_jump,
+    curve_model,
+    expected_curve_residuals,
+    jump_scores,
+)
+from detectors.types import Batch
+from turnout_watch.core.records import Release
+
+TZ = timezone(timedelta(hours=6))
+CFG = DetectorConfig()
+PEERS = ["KZ-10", "KZ-11", "KZ-15", "KZ-19", "KZ-23"]
+
+
+def at(hour: int) -> datetime:
+    return datetime(2022, 11, 20, hour, tzinfo=TZ)
+
+
+def batch(before: dict[str, float], after: dict[str, float], curves: ExpectedCurves | None = None) -> Batch:
+    """`before` as of 10:00, `after` as of 12:00 (local +06:00)."""
+    release = Release("e", at(12), at(12) + timedelta(minutes=5), after)
+    ten = at(10).timestamp()
+    names = {"KZ-61": "Turkistan Region"}
+    return Batch.of(release, before, dict.fromkeys(before, ten), names=names, curves=curves)
+
+
+def surge(curves: ExpectedCurves | None = None) -> Batch:
+    """Five regions rise 1..5 points/h over two hours; Turkistan rises 20/h (+40, as in 2022's +37)."""
+    before = dict.fromkeys([*PEERS, "KZ-61"], 20.0)
+    after = {code: 20.0 + 2.0 * (k + 1) for k, code in enumerate(PEERS)} | {"KZ-61": 60.0, "KZ": 31.0}
+    return batch(before | {"KZ": 20.0}, after, curves)
+
+
+def test_cross_sectional_jump_known_answer() -> None:
+    # the others of the last value: 1..5, median 3, MAD 1, so its z is (20 - 3) / 1.4826
+    scores = cross_sectional_jump(np.array([1.0, 2.0, 3.0, 4.0, 5.0, 20.0]))
+    assert scores.z[-1] == pytest.approx(17 / MAD_TO_SIGMA)
+    assert scores.peer_median[-1] == 3.0 and scores.peers[-1] == 5
+    # the first value's others are 2..5 and 20: median 4, MAD 1
+    assert scores.z[0] == pytest.approx(-3 / MAD_TO_SIGMA)
+
+
+def test_jump_scores_leave_out_the_nation_and_stale_regions() -> None:
+    scores = jump_scores(surge(), CFG)
+    assert np.isnan(scores.z[-1])  # KZ, the nation
+    assert scores.peers.tolist() == [5] * 6 + [6]
+
+
+def test_cross_sectional_jump_flags_the_surge_alone() -> None:
+    [flag] = CrossSectionalJump().flags(surge(), CFG)
+    z = 17 / MAD_TO_SIGMA  # 11.47
+    assert (flag.region_code, flag.detector, flag.severity) == ("KZ-61", "cross_sectional_jump", "critical")
+    assert (flag.value, flag.expected) == (40.0, 6.0)  # the peers' median 3 points/h over 2 h
+    assert flag.message == (
+        "Turkistan Region rose 40.0 points in 2 h; other regions rose 6.0 (median), 11.5 robust SDs above them"
+    )
+    assert flag.evidence == {
+        "z": round(z, 2),
+        "hours": 2.0,
+        "peers": 5,
+        "peer_median_points_per_hour": 3.0,
+        "peer_sigma_points_per_hour": MAD_TO_SIGMA,
+    }
+
+
+def test_cross_sectional_jump_needs_enough_peers() -> None:
+    """With four other regions there is no cross-section to stand out from."""
+    b = surge()
+    fewer = batch(dict.fromkeys(b.codes[1:], 20.0), dict(zip(b.codes[1:], b.value[1:].tolist(), strict=True)))
+    assert CrossSectionalJump().flags(fewer, CFG) == []
+
+
+def test_a_jump_its_own_curve_predicts_is_a_habit_noted_as_info() -> None:
+    """Turkistan's past days quintupled between 10:00 and 12:00 (share 0.125 -> 0.625); the others rose 1.5x."""
+    shares = {c: np.array([0.25, 0.375, 1.0]) for c in PEERS} | {"KZ-61": np.array([0.125, 0.625, 1.0])}
+    curves = ExpectedCurves(np.array([10.0, 12.0, 22.0]), shares, ("past",))
+    b = surge()
+    b = batch(
+        dict(zip(b.codes, b.prev.tolist(), strict=True)), dict(zip(b.codes, b.value.tolist(), strict=True)), curves
+    )
+    model = curve_model(b, CFG)
+    assert model is not None
+    # this day's pace: the median of (value / previous) / past ratio over the six regions, 0.8333
+    assert model.day == pytest.approx((24 / 20 / 1.5 + 26 / 20 / 1.5) / 2)
+    assert model.expected[5] == pytest.approx(20 * 5 * model.day)  # 83.3: its habit says more than it did
+    [flag] = CrossSectionalJump().flags(b, CFG)
+    assert flag.severity == "info"
+    assert flag.evidence["curve_expected"] == round(250 / 3, 4)
+    assert flag.message.endswith("; its own past curves expected 83.3%, so this is its habit, not news")
+
+
+def test_expected_curve_residuals_scale_by_the_day_and_cap_at_100() -> None:
+    expected, residual = expected_curve_residuals(
+        np.array([20.0, 60.0]), np.array([45.0, 99.0]), np.array([2.0, 2.0]), 1.1
+    )
+    assert expected.tolist() == pytest.approx([44.0, 100.0])
+    assert residual.tolist() == pytest.approx([1.0, -1.0])
+
+
+def late_region(with_curves: bool = True) -> Batch:
+    """Six regions doubled 10:00 -> 12:00 on past days and today; KZ-75, which used to go 5 -> 10, went 5 -> 22."""
+    shares = {c: np.array([0.25, 0.5, 1.0]) for c in [*PEERS, "KZ-61"]} | {"KZ-75": np.array([0.0625, 0.125, 1.0])}
+    curves = ExpectedCurves(np.array([10.0, 12.0, 22.0]), shares, ("past",))
+    before = dict.fromkeys([*PEERS, "KZ-61"], 20.0) | {"KZ-75": 5.0}
+    after = dict.fromkeys([*PEERS, "KZ-61"], 40.0) | {"KZ-75": 22.0}
+    return batch(before, after, curves if with_curves else None)
+
+
+def test_expected_curve_jump_flags_a_region_far_above_its_own_curve() -> None:
+    [flag] = ExpectedCurveJump().flags(late_region(), CFG)
+    # expected 5 * 2 * 1.0 = 10; residual 12 points = 6/h against the others' 0 (scale floored at 0.5): z 12
+    assert (flag.region_code, flag.detector, flag.severity, flag.value, flag.expected) == (
+        "KZ-75",
+        "expected_curve_jump",
+        "critical",
+        22.0,
+        10.0,
+    )
+    assert flag.message == (
+        "KZ-75 reached 22.0% where its past curves (adjusted to this day) expected 10.0%: 12.0 points over, "
+        "12.0 robust SDs beyond the other regions"
+    )
+    assert flag.evidence == {
+        "z": 12.0,
+        "excess_points": 12.0,
+        "curve_ratio": 2.0,
+        "day_adjustment": 1.0,
+        "learned_from": ["past"],
+    }
+
+
+def test_expected_curve_jump_needs_past_curves_and_a_large_enough_excess() -> None:
+    b = late_region()
+    assert ExpectedCurveJump().flags(late_region(with_curves=False), CFG) == []
+    assert ExpectedCurveJump().flags(b, DetectorConfig(curve_min_excess_points=12.5)) == []
+    assert ExpectedCurveJump().flags(b, DetectorConfig(curve_z_warning=12.5)) == []
+    assert [f.severity for f in ExpectedCurveJump().flags(b, DetectorConfig(curve_z_critical=12.5))] == ["warning"]
