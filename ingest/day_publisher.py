@@ -1,8 +1,9 @@
 """Publish a recorded election day to Kafka in the order the watch room learned of it, time compressed.
 
 Each CEC release goes out twice: as published (source spellings, for the archive and audits) and
-normalised at the edge (region codes) for the agents. Observer counts go out keyed by station with
-their region code added. Nothing counts as published until the broker acknowledged it.
+normalised at the edge (region codes) for the agents. Observer counts go out keyed by station as the
+`ObserverCount` records the day-file reader made of them (region code resolved there). Nothing counts
+as published until the broker acknowledged it.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from turnout_watch.core.dayfile import CecRelease, DayFile, Event
-from turnout_watch.core.errors import TurnoutWatchError
+from turnout_watch.core.dayfile import CecRelease, DayFile, Event, UnplacedCount
 from turnout_watch.core.gazetteer import default_gazetteer
 from turnout_watch.core.normalize import normalize_release
-from turnout_watch.core.topics import TopicNames, encode_record
+from turnout_watch.core.records import encode
+from turnout_watch.core.topics import TopicNames
 
 
 @dataclass
@@ -47,27 +48,18 @@ class ReplayPublisher:
         sends = []
         if isinstance(event, CecRelease):
             key = event.election.encode()
-            sends.append(await self.producer.send(self.topics.raw_releases, encode_record(dict(event.raw)), key=key))
+            sends.append(await self.producer.send(self.topics.raw_releases, encode(event.raw), key=key))
             normalized = normalize_release(event, election.date, self.gazetteer, election=election)
             stats.problems.extend(normalized.problems)
             if normalized.release is not None:
-                sends.append(
-                    await self.producer.send(self.topics.releases, encode_record(normalized.release.to_dict()), key=key)
-                )
+                sends.append(await self.producer.send(self.topics.releases, encode(normalized.release), key=key))
                 stats.releases += 1
                 stats.region_figures += len(normalized.release.turnout)
+        elif isinstance(event, UnplacedCount):
+            stats.problems.append(f"observer count {event.station}: {event.problem}; not published")
         else:
-            try:
-                code = self.gazetteer.resolve(event.region, on=election.date).code
-            except TurnoutWatchError as exc:
-                stats.problems.append(f"observer count {event.station}: {exc}; not published")
-                return sends
             sends.append(
-                await self.producer.send(
-                    self.topics.observer_counts,
-                    encode_record({**event.raw, "region_code": code}),
-                    key=event.station.encode(),
-                )
+                await self.producer.send(self.topics.observer_counts, encode(event), key=event.station.encode())
             )
             stats.observer_counts += 1
         return sends

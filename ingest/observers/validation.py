@@ -11,19 +11,20 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ingest.observers.registry import Station
 from turnout_watch.core.dayfile import Election
 from turnout_watch.core.gazetteer import default_gazetteer
+from turnout_watch.core.records import SOURCES, ObserverCount
 
 FIELDS = frozenset(
     {"type", "election", "station", "region", "observer", "observed_at", "received_at", "registered", "voted",
      "source", "report_id"}
 )  # fmt: skip
-SOURCES = ("tally", "commission")
 REPORT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 #: Phones' clocks drift; a count stamped a little ahead of the server's clock is not "in the future".
 CLOCK_SKEW = timedelta(minutes=2)
@@ -34,7 +35,7 @@ class ItemError:
     code: str
     field: str | None
     message: str
-    params: Mapping[str, Any] = field(default_factory=dict)
+    params: Mapping[str, Any] = dataclass_field(default_factory=dict)  # `field` is the attribute above
 
     def to_dict(self) -> dict[str, Any]:
         return {"code": self.code, "field": self.field, "message": self.message, "params": dict(self.params)}
@@ -52,14 +53,15 @@ class PriorCount:
 
 @dataclass(frozen=True)
 class CheckedCount:
-    """A valid count: the record to publish, its idempotency key and content fingerprint."""
+    """A valid count: the record to publish (`accepted_at` is set once it is), its idempotency key and
+    content fingerprint."""
 
     station: Station
     source: str
     report_id: str
     fingerprint: str
     observed_ts: float
-    record: dict[str, Any]
+    record: ObserverCount
 
 
 def _text(item: Mapping[str, Any], key: str, errors: list[ItemError], *, required: bool) -> str | None:
@@ -266,19 +268,27 @@ def check_count(
             )
     if errors:
         return errors
-    fields = {
-        "election": election.election,
-        "station": station.station,
-        "region": region or station.region,
-        "observer": name or observer,
-        "observed_at": observed.isoformat(),
-        "received_at": (received or now).astimezone(election.tz).isoformat(timespec="seconds"),
+    record = ObserverCount(
+        election=election.election,
+        station=station.station,
+        region=region or station.region,
+        region_code=station.region_code,
+        observed_at=observed,
+        received_at=(received or now).astimezone(election.tz).replace(microsecond=0),
+        registered=registered,
+        voted=voted,
+        source="tally" if source == "tally" else "commission",
+        observer=name or observer,
+        report_id=rid,
+    )
+    content = {
+        "election": record.election,
+        "station": record.station,
+        "region": record.region,
         "registered": registered,
         "voted": voted,
-        "source": source,
+        "source": record.source,
+        "observed_ts": round(ts),
     }
-    content = {k: v for k, v in fields.items() if k not in ("received_at", "observer", "observed_at")}
-    content["observed_ts"] = round(ts)
     fingerprint = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:32]
-    record = {"type": "observer_count", **fields, "report_id": rid, "region_code": station.region_code}
-    return CheckedCount(station, str(source), rid, fingerprint, ts, record)
+    return CheckedCount(station, record.source, rid, fingerprint, ts, record)

@@ -1,11 +1,15 @@
 """Read and write the election-day and flags files of `shared/spec/day-format.md`.
 
 Other tools share these files, so reading is strict about what the contract requires (clear errors
-naming file and line) and lenient about optional fields it does not know (kept in `raw`).
+naming file and line) and lenient about optional fields it does not know (kept in `raw`, or in an
+observer count's `extra`). An `observer_count` event becomes the `ObserverCount` record of
+`core.records`, its region resolved here, once, through the gazetteer (on the election's date when the
+whole file is read); a count whose region cannot be placed is read as an `UnplacedCount`.
 """
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 from collections.abc import Generator, Iterable, Mapping
@@ -15,7 +19,9 @@ from pathlib import Path
 from typing import IO, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from turnout_watch.core.errors import DayFileError
+from turnout_watch.core.errors import DayFileError, RecordError, TurnoutWatchError
+from turnout_watch.core.gazetteer import default_gazetteer
+from turnout_watch.core.records import ObserverCount
 
 EventType = Literal["cec_release", "observer_count"]
 
@@ -68,25 +74,24 @@ class CecRelease:
 
 
 @dataclass(frozen=True)
-class ObserverCount:
-    """One count from a polling station (the observer's tally or the commission's figure)."""
+class UnplacedCount:
+    """An `observer_count` event whose region the gazetteer cannot place (on the election's date).
+
+    Still an event of the day (replay keeps its pace); the stages report `problem` and use nothing of it.
+    """
 
     election: str
     station: str
     region: str
-    observed_at: datetime
     received_at: datetime
-    registered: int
-    voted: int
-    source: str
-    raw: Mapping[str, Any] = field(repr=False)
+    problem: str  # the gazetteer's reason, naming the closest known spellings
 
     @property
     def event_time(self) -> datetime:
         return self.received_at
 
 
-Event = CecRelease | ObserverCount
+Event = CecRelease | ObserverCount | UnplacedCount
 
 
 @dataclass(frozen=True)
@@ -175,7 +180,17 @@ def parse_election(obj: Any, where: str = "<election>") -> Election:
     )
 
 
-def parse_event(obj: Any, where: str = "<event>") -> Event:
+@functools.lru_cache(maxsize=4096)
+def _place(region: str, on: date | None) -> tuple[str | None, str]:
+    """The code of the region a count names, or None and why not."""
+    try:
+        return default_gazetteer().resolve(region, on=on).code, ""
+    except TurnoutWatchError as exc:
+        return None, str(exc)
+
+
+def parse_event(obj: Any, where: str = "<event>", on: date | None = None) -> Event:
+    """One event line; an observer count's region is resolved for the election's date `on`, if given."""
     line = _Line(obj, where)
     kind = line.obj.get("type")
     if kind == "cec_release":
@@ -196,17 +211,19 @@ def parse_event(obj: Any, where: str = "<event>") -> Event:
         source = line.text("source")
         if source not in ("tally", "commission"):
             raise DayFileError(f"{where}: 'source' must be 'tally' or 'commission', got {source!r}")
-        return ObserverCount(
-            election=line.text("election"),
-            station=line.text("station"),
-            region=line.text("region"),
-            observed_at=line.when("observed_at"),
-            received_at=line.when("received_at"),
-            registered=line.integer("registered"),
-            voted=line.integer("voted"),
-            source=source,
-            raw=line.obj,
-        )
+        # The contract's checks first, each error naming file and line; then the record from the line.
+        election, station, region = line.text("election"), line.text("station"), line.text("region")
+        line.when("observed_at")
+        received_at = line.when("received_at")
+        line.integer("registered")
+        line.integer("voted")
+        code, problem = _place(region, on)
+        if code is None:
+            return UnplacedCount(election, station, region, received_at, problem)
+        try:
+            return ObserverCount.from_dict({**line.obj, "region_code": code})
+        except RecordError as exc:  # an optional field the record names, mistyped (e.g. accepted_at)
+            raise DayFileError(f"{where}: {exc}") from exc
     raise DayFileError(f"{where}: unknown event type {kind!r} (expected 'cec_release' or 'observer_count')")
 
 
@@ -245,7 +262,7 @@ def load_day(path: str | Path) -> DayFile:
     election, lines = _election_line(path)
     events = []
     for number, obj in lines:
-        event = parse_event(obj, f"{path}:{number}")
+        event = parse_event(obj, f"{path}:{number}", on=election.date)
         if event.election != election.election:
             raise DayFileError(
                 f"{path}:{number}: event is for election {event.election!r}, the file is {election.election!r}"

@@ -31,3 +31,7 @@ class DayFileError(TurnoutWatchError, ValueError):
 
 class BrokerError(TurnoutWatchError):
     """The Kafka-compatible broker could not be started, reached or used."""
+
+
+class RecordError(TurnoutWatchError, ValueError):
+    """A topic record (or a spooled one) that breaks its contract: not JSON, or a field missing or mistyped."""

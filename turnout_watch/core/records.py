@@ -1,16 +1,31 @@
-"""The typed records every stage shares: a normalised release, a region's update and a flag.
+"""The typed records every stage shares, and the one codec of the topics that carry them.
 
-The flag is the contract of the flags file and the `flags` topic."""
+| record              | topic               | built by                                          |
+|---------------------|---------------------|---------------------------------------------------|
+| `Release`           | releases            | the edge (`core.normalize`)                       |
+| `RegionUpdate`      | turnout             | the tracker                                       |
+| `ObserverCount`     | observer-counts     | the intake's validation, the day-file reader      |
+| `ObserverAggregate` | observer-aggregates | the observer-counts agent (from the station ledger) |
+| `Flag`              | flags               | the detectors (also a line of the flags file)     |
+
+Every record has `to_dict` (the payload, keys in the contract's order); those read back from a topic
+have `from_dict`. `encode` and `decode` are the codec: UTF-8 JSON on the wire, a `RecordError` for a
+payload that breaks its record's contract. Plain frozen dataclasses, not `faust.Record`, which costs
+too much per message at the rates the agents take records.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, Self, TypeVar
 from zoneinfo import ZoneInfo
 
 import numpy as np
+
+from turnout_watch.core.errors import RecordError
 
 
 @dataclass(frozen=True)
@@ -161,7 +176,7 @@ class Flag:
         return out
 
     @classmethod
-    def from_dict(cls, obj: dict[str, Any]) -> Flag:
+    def from_dict(cls, obj: Mapping[str, Any]) -> Flag:
         return cls(
             election=obj["election"],
             region=obj["region"],
@@ -175,3 +190,228 @@ class Flag:
             evidence=dict(obj.get("evidence") or {}),
             station=obj.get("station"),
         )
+
+
+Source = Literal["tally", "commission"]
+#: Who counted: the observer's own `tally`, or the `commission`'s announced or protocol figure.
+SOURCES: tuple[Source, ...] = ("tally", "commission")
+
+
+def _required(obj: Mapping[str, Any], key: str, what: str) -> Any:
+    value = obj.get(key)
+    if value is None:
+        raise RecordError(f"{what}: missing field {key!r}")
+    return value
+
+
+def _text(obj: Mapping[str, Any], key: str, what: str) -> str:
+    value = _required(obj, key, what)
+    if not isinstance(value, str):
+        raise RecordError(f"{what}: field {key!r} must be a string, got {value!r}")
+    return value
+
+
+def _integer(obj: Mapping[str, Any], key: str, what: str) -> int:
+    value = _required(obj, key, what)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RecordError(f"{what}: field {key!r} must be an integer, got {value!r}")
+    return value
+
+
+def _number(value: Any, key: str, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise RecordError(f"{what}: field {key!r} must be a number, got {value!r}")
+    return float(value)
+
+
+def _time(obj: Mapping[str, Any], key: str, what: str) -> datetime:
+    text = _text(obj, key, what)
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise RecordError(f"{what}: field {key!r} is not an ISO 8601 time: {text!r}") from exc
+    if value.tzinfo is None:
+        raise RecordError(f"{what}: field {key!r} needs a UTC offset: {text!r}")
+    return value
+
+
+#: The payload keys an `ObserverCount` names; any other key travels in `extra`.
+OBSERVER_COUNT_KEYS = frozenset(
+    {"type", "election", "station", "region", "observer", "observed_at", "received_at", "registered", "voted",
+     "source", "report_id", "region_code", "accepted_at"}
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ObserverCount:
+    """One count from a polling station: `voted` of the `registered` voters on its list by `observed_at`.
+
+    The record of the `observer-counts` topic (keyed by station), built where a count enters: by the
+    intake's validation (`accepted_at` set once it is accepted) and by the day-file reader (an
+    `observer_count` event of shared/spec/day-format.md). `region` is the name as reported;
+    `region_code` the gazetteer's code for it, resolved once there. `extra` keeps fields of a day
+    file's event this record does not name, so they travel on unchanged.
+    """
+
+    election: str
+    station: str
+    region: str
+    region_code: str
+    observed_at: datetime
+    received_at: datetime
+    registered: int
+    voted: int
+    source: Source
+    observer: str | None = None
+    report_id: str | None = None
+    accepted_at: datetime | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def observed_ts(self) -> float:
+        """`observed_at` as unix time."""
+        return self.observed_at.timestamp()
+
+    @property
+    def event_time(self) -> datetime:
+        """When the watch room learned of it (the order a day file replays in)."""
+        return self.received_at
+
+    def to_dict(self) -> dict[str, Any]:
+        """The topic payload: the day-file event's fields, then `report_id`, `region_code`, `accepted_at`.
+
+        Times in ISO 8601 with their offsets; `accepted_at` to the millisecond.
+        """
+        out: dict[str, Any] = {
+            "type": "observer_count",
+            "election": self.election,
+            "station": self.station,
+            "region": self.region,
+        }
+        if self.observer is not None:
+            out["observer"] = self.observer
+        out["observed_at"] = self.observed_at.isoformat()
+        out["received_at"] = self.received_at.isoformat()
+        out["registered"] = self.registered
+        out["voted"] = self.voted
+        out["source"] = self.source
+        if self.report_id is not None:
+            out["report_id"] = self.report_id
+        out["region_code"] = self.region_code
+        if self.accepted_at is not None:
+            out["accepted_at"] = self.accepted_at.isoformat(timespec="milliseconds")
+        for key, value in self.extra.items():
+            out.setdefault(key, value)
+        return out
+
+    @classmethod
+    def from_dict(cls, obj: Mapping[str, Any]) -> ObserverCount:
+        """The count a payload holds; RecordError naming the field that breaks the contract."""
+        what = "observer count"
+        kind = obj.get("type", "observer_count")
+        if kind != "observer_count":
+            raise RecordError(f"{what}: type must be 'observer_count', got {kind!r}")
+        source = _text(obj, "source", what)
+        if source not in SOURCES:
+            raise RecordError(f"{what}: source must be 'tally' or 'commission', got {source!r}")
+        extra = {k: v for k, v in obj.items() if k not in OBSERVER_COUNT_KEYS}
+        optional: dict[str, str | None] = {}
+        for key in ("observer", "report_id"):  # text when given; anything else travels on as it came
+            value = obj.get(key)
+            if isinstance(value, str):
+                optional[key] = value
+            elif key in obj:
+                extra[key] = value
+        return cls(
+            election=_text(obj, "election", what),
+            station=_text(obj, "station", what),
+            region=_text(obj, "region", what),
+            region_code=_text(obj, "region_code", what),
+            observed_at=_time(obj, "observed_at", what),
+            received_at=_time(obj, "received_at", what),
+            registered=_integer(obj, "registered", what),
+            voted=_integer(obj, "voted", what),
+            source="tally" if source == "tally" else "commission",
+            observer=optional.get("observer"),
+            report_id=optional.get("report_id"),
+            accepted_at=None if obj.get("accepted_at") is None else _time(obj, "accepted_at", what),
+            extra=extra,
+        )
+
+
+@dataclass(frozen=True)
+class ObserverAggregate:
+    """How one hour's sums of a region's observed stations changed: the `observer-aggregates` record.
+
+    Keyed by election. `bucket` is the full hour (unix time) the counts speak for; `stats` the change
+    of the six sums of the stations' latest tallies (`detectors.observer_estimates.STATS`).
+    """
+
+    election: str
+    region_code: str
+    bucket: float
+    stats: tuple[float, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "election": self.election,
+            "region_code": self.region_code,
+            "bucket": self.bucket,
+            "stats": list(self.stats),
+        }
+
+    @classmethod
+    def from_dict(cls, obj: Mapping[str, Any]) -> ObserverAggregate:
+        """The aggregate a payload holds; RecordError naming the field that breaks the contract."""
+        what = "observer aggregate"
+        stats = _required(obj, "stats", what)
+        if not isinstance(stats, list):
+            raise RecordError(f"{what}: field 'stats' must be a list of numbers, got {stats!r}")
+        return cls(
+            election=_text(obj, "election", what),
+            region_code=_text(obj, "region_code", what),
+            bucket=_number(_required(obj, "bucket", what), "bucket", what),
+            stats=tuple(_number(x, "stats", what) for x in stats),
+        )
+
+
+class Encodable(Protocol):
+    """A record that can go on a topic."""
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+class Decodable(Encodable, Protocol):
+    """A record that can be read back from its topic."""
+
+    @classmethod
+    def from_dict(cls, obj: Mapping[str, Any]) -> Self: ...
+
+
+D = TypeVar("D", bound=Decodable)
+
+
+def encode(record: Encodable | Mapping[str, Any]) -> bytes:
+    """A record's value as every producer writes it: UTF-8 JSON, names in their own script.
+
+    Plain mappings are for the topics whose payload is kept as the source gave it (raw releases).
+    """
+    obj = record if isinstance(record, Mapping) else record.to_dict()
+    return json.dumps(obj, ensure_ascii=False).encode()
+
+
+def decode(kind: type[D], value: bytes | str) -> D:
+    """The `kind` record a topic value holds; RecordError if it is not JSON or breaks the contract."""
+    try:
+        obj = json.loads(value)
+    except (TypeError, ValueError) as exc:  # also bytes that are not UTF-8
+        raise RecordError(f"{kind.__name__} record is not JSON: {exc}") from exc
+    if not isinstance(obj, dict):
+        raise RecordError(f"{kind.__name__} record must be a JSON object, got {type(obj).__name__}")
+    try:
+        return kind.from_dict(obj)
+    except RecordError:
+        raise
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        detail = f"missing field {exc}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
+        raise RecordError(f"{kind.__name__} record breaks its contract: {detail}") from exc

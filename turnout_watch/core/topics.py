@@ -2,25 +2,24 @@
 
 Every keyed topic gets the same partition count (`Settings.partitions`): Faust refuses a table whose
 changelog and source differ, and brokers (tansu included) auto-create unknown topics with their own
-default, so we create every topic ourselves before anything produces or consumes.
+default, so we create every topic ourselves before anything produces or consumes. The records and
+their codec (`encode`, `decode`) live in `core.records`.
 
 | topic              | key          | value                                               |
 |--------------------|--------------|-----------------------------------------------------|
 | cec-releases-raw   | election id  | a `cec_release` event exactly as the source spelled it |
-| releases           | election id  | the release with canonical region codes (edge-normalised) |
+| releases           | election id  | a `Release` with canonical region codes (edge-normalised) |
 | turnout            | region code  | one region's new figure, delta, points per hour       |
-| observer-counts    | station id   | an `observer_count` event                            |
-| flags              | election id  | a flag in the flags-file format (per election: in order) |
-| observer-aggregates| election id  | per (region, hour) deltas of observed stations' sums      |
+| observer-counts    | station id   | an `ObserverCount`: the `observer_count` event + its region code |
+| flags              | election id  | a `Flag` in the flags-file format (per election: in order) |
+| observer-aggregates| election id  | an `ObserverAggregate`: per (region, hour) deltas of observed stations' sums |
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError
@@ -29,11 +28,6 @@ from turnout_watch.core.errors import BrokerError
 from turnout_watch.core.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-def encode_record(value: Any) -> bytes:
-    """A record's value as every producer writes it: UTF-8 JSON, names in their own script."""
-    return json.dumps(value, ensure_ascii=False).encode()
 
 
 _TOPIC_EXISTS = 36

@@ -6,13 +6,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from detectors.history import load_curves
-from detectors.station_ledger import Count, StationChecker, StationLedger
+from detectors.station_ledger import StationChecker, StationLedger
 from detectors.tracker import DetectorConfig, ObservedEstimate, RegionUpdate, TurnoutTracker
-from turnout_watch.core.dayfile import CecRelease, DayFile, ObserverCount, load_day
-from turnout_watch.core.errors import TurnoutWatchError
-from turnout_watch.core.gazetteer import default_gazetteer
+from turnout_watch.core.dayfile import CecRelease, DayFile, UnplacedCount, load_day
 from turnout_watch.core.normalize import normalize_release, region_names
-from turnout_watch.core.records import Flag
+from turnout_watch.core.records import Flag, ObserverCount
 
 
 @dataclass
@@ -40,10 +38,10 @@ def detect_day(
     tracker = TurnoutTracker(day.election.election, names, config, curves)
     ledger, checker = StationLedger(), StationChecker(names, config)
     result = DetectResult()
-    pending: list[ObserverCount] = []
+    pending: list[ObserverCount | UnplacedCount] = []
 
     def flush() -> None:
-        counts = _counts(pending, day, result.problems)
+        counts = _counts(pending, result.problems)
         pending.clear()
         if counts:
             update = ledger.add(counts)
@@ -54,7 +52,7 @@ def detect_day(
             result.flags.extend(checker.check(update.comparisons, day.election.tz))
 
     for event in day.events:
-        if isinstance(event, ObserverCount):
+        if isinstance(event, ObserverCount | UnplacedCount):
             pending.append(event)
             continue
         flush()
@@ -72,27 +70,14 @@ def detect_day(
     return result
 
 
-def _counts(events: list[ObserverCount], day: DayFile, problems: list[str]) -> list[Count]:
-    """Resolve each count's region once per spelling; counts of unknown regions are reported, not used."""
-    gazetteer, codes, out = default_gazetteer(), {}, []
+def _counts(events: list[ObserverCount | UnplacedCount], problems: list[str]) -> list[ObserverCount]:
+    """The counts the day file could place; those it could not are reported once per spelling, not used."""
+    out: list[ObserverCount] = []
+    reported: set[str] = set()
     for event in events:
-        if event.region not in codes:
-            try:
-                codes[event.region] = gazetteer.resolve(event.region, on=day.election.date).code
-            except TurnoutWatchError as exc:
-                codes[event.region] = None
-                problems.append(f"observer counts: {exc}; those counts were not used")
-        code = codes[event.region]
-        if code is not None:
-            out.append(
-                Count(
-                    event.election,
-                    event.station,
-                    code,
-                    event.observed_at.timestamp(),
-                    event.registered,
-                    event.voted,
-                    event.source,
-                )
-            )
+        if isinstance(event, ObserverCount):
+            out.append(event)
+        elif event.region not in reported:
+            reported.add(event.region)
+            problems.append(f"observer counts: {event.problem}; those counts were not used")
     return out

@@ -1,0 +1,154 @@
+"""The topic records and their codec: each record round-trips through its payload unchanged, the payload
+keeps the contract's keys and spelling, and a payload that breaks the contract is one clear RecordError."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from turnout_watch.core.dayfile import UnplacedCount, parse_event
+from turnout_watch.core.errors import DayFileError, RecordError, TurnoutWatchError
+from turnout_watch.core.records import Flag, ObserverAggregate, ObserverCount, Release, decode, encode
+
+#: What the intake publishes for an accepted count (shared/spec/day-format.md + region_code, report_id,
+#: accepted_at), in the order it publishes the keys.
+INTAKE_PAYLOAD: dict[str, Any] = {
+    "type": "observer_count",
+    "election": "kz-2022-11-20-presidential",
+    "station": "75-0203",
+    "region": "Алматы",
+    "observer": "obs-0042",
+    "observed_at": "2022-11-20T12:00:00+06:00",
+    "received_at": "2022-11-20T12:03:10+06:00",
+    "registered": 2374,
+    "voted": 812,
+    "source": "tally",
+    "report_id": "phone-42.1",
+    "region_code": "KZ-75",
+    "accepted_at": "2022-11-20T12:03:10.250+06:00",
+}
+
+
+def test_an_observer_count_round_trips_byte_for_byte() -> None:
+    wire = json.dumps(INTAKE_PAYLOAD, ensure_ascii=False).encode()
+    count = decode(ObserverCount, wire)
+    assert count.region_code == "KZ-75" and count.source == "tally" and count.report_id == "phone-42.1"
+    assert count.observed_ts == datetime.fromisoformat("2022-11-20T12:00:00+06:00").timestamp()
+    assert count.event_time == count.received_at
+    assert encode(count) == wire  # same keys, same order, same spelling (names in their own script)
+
+
+def test_an_observer_count_from_a_day_file_keeps_what_it_does_not_name() -> None:
+    event = {k: v for k, v in INTAKE_PAYLOAD.items() if k not in ("report_id", "region_code", "accepted_at")}
+    count = ObserverCount.from_dict({**event, "note": "late", "observer": None, "region_code": "KZ-75"})
+    assert count.observer is None and count.report_id is None and count.accepted_at is None
+    assert count.to_dict() == {**event, "region_code": "KZ-75", "note": "late", "observer": None}
+
+
+def test_accepted_at_is_spelled_to_the_millisecond() -> None:
+    count = decode(ObserverCount, json.dumps(INTAKE_PAYLOAD))
+    stamped = ObserverCount.from_dict({**count.to_dict(), "accepted_at": "2022-11-20T12:03:10+06:00"})
+    assert stamped.to_dict()["accepted_at"] == "2022-11-20T12:03:10.000+06:00"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"region_code": None}, "missing field 'region_code'"),
+        ({"voted": "812"}, "field 'voted' must be an integer"),
+        ({"registered": True}, "field 'registered' must be an integer"),
+        ({"station": 75}, "field 'station' must be a string"),
+        ({"observed_at": "noon"}, "field 'observed_at' is not an ISO 8601 time"),
+        ({"received_at": "2022-11-20T12:03:10"}, "field 'received_at' needs a UTC offset"),
+        ({"accepted_at": 5}, "field 'accepted_at' must be a string"),
+        ({"source": "guess"}, "source must be 'tally' or 'commission'"),
+        ({"type": "cec_release"}, "type must be 'observer_count'"),
+    ],
+)
+def test_an_observer_count_that_breaks_the_contract(change: dict[str, Any], message: str) -> None:
+    payload = {k: v for k, v in {**INTAKE_PAYLOAD, **change}.items() if v is not None}
+    with pytest.raises(RecordError, match=message):
+        decode(ObserverCount, json.dumps(payload))
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (b"{not json", "ObserverCount record is not JSON"),
+        (b"\xff\xfe", "ObserverCount record is not JSON"),
+        (None, "ObserverCount record is not JSON"),  # a tombstone
+        (b"[1, 2]", "must be a JSON object, got list"),
+    ],
+)
+def test_a_payload_that_is_not_a_record(value: Any, message: str) -> None:
+    with pytest.raises(RecordError, match=message) as info:
+        decode(ObserverCount, value)
+    assert isinstance(info.value, TurnoutWatchError) and isinstance(info.value, ValueError)
+
+
+def test_an_observer_aggregate_round_trips_as_the_agent_sent_it() -> None:
+    stats = [2.0, 2000.0, 900.0, 2e6, 9e5, 4.1e5]  # what `delta.tolist()` gave the agent
+    sent = {"election": "e", "region_code": "KZ-61", "bucket": 1668924000.0, "stats": stats}
+    wire = json.dumps(sent).encode()
+    aggregate = decode(ObserverAggregate, wire)
+    assert aggregate == ObserverAggregate("e", "KZ-61", 1668924000.0, tuple(stats))
+    assert encode(aggregate) == wire
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ({"election": "e", "region_code": "KZ-61", "bucket": 1.0}, "missing field 'stats'"),
+        ({"election": "e", "region_code": "KZ-61", "bucket": "noon", "stats": []}, "'bucket' must be a number"),
+        ({"election": "e", "region_code": "KZ-61", "bucket": 1.0, "stats": {"n": 1}}, "'stats' must be a list"),
+        ({"election": "e", "region_code": "KZ-61", "bucket": 1.0, "stats": [1, "x"]}, "'stats' must be a number"),
+        ({"region_code": "KZ-61", "bucket": 1.0, "stats": []}, "missing field 'election'"),
+    ],
+)
+def test_an_observer_aggregate_that_breaks_the_contract(payload: dict[str, Any], message: str) -> None:
+    with pytest.raises(RecordError, match=message):
+        decode(ObserverAggregate, json.dumps(payload))
+
+
+def release() -> Release:
+    noon = datetime.fromisoformat("2022-11-20T12:00:00+06:00")
+    return Release(
+        "e", noon, noon, {"KZ": 40.5, "KZ-61": 44.0}, "Asia/Almaty", noon, noon, {"KZ-61": 1_500_000}, revision=1
+    )
+
+
+def test_releases_and_flags_round_trip_through_the_codec() -> None:
+    assert decode(Release, encode(release())) == release()
+    flag = Flag("e", "Turkistan Region", "KZ-61", "2022-11-20T12:00:00+06:00", "cross_sectional_jump", "critical",
+                37.18, 15.2, "Turkistan rose", {"z": 5.1}, station=None)  # fmt: skip
+    assert decode(Flag, encode(flag)) == flag
+    assert encode(flag) == json.dumps(flag.to_dict(), ensure_ascii=False).encode()
+
+
+@pytest.mark.parametrize(
+    ("kind", "payload", "message"),
+    [
+        (Release, {"election": "e", "as_of": "2022-11-20T12:00:00+06:00"}, "missing field 'published_at'"),
+        (Release, {**release().to_dict(), "as_of": "noon"}, "ValueError"),
+        (Release, {**release().to_dict(), "turnout": [40.5]}, "AttributeError"),
+        (Flag, {"election": "e"}, "missing field 'region'"),
+    ],
+)
+def test_releases_and_flags_that_break_the_contract(kind: type[Release | Flag], payload: Any, message: str) -> None:
+    with pytest.raises(RecordError, match=f"{kind.__name__} record breaks its contract: .*{message}"):
+        decode(kind, json.dumps(payload))
+
+
+def test_the_day_file_reader_resolves_a_count_region_once_at_the_edge() -> None:
+    event = {k: v for k, v in INTAKE_PAYLOAD.items() if k not in ("report_id", "region_code", "accepted_at")}
+    count = parse_event({**event, "region": "Almaty"}, "day.jsonl:2", on=datetime(2022, 11, 20).date())
+    assert isinstance(count, ObserverCount) and count.region_code == "KZ-75" and count.region == "Almaty"
+    assert count.to_dict() == {**event, "region": "Almaty", "region_code": "KZ-75"}  # what replay publishes
+    unplaced = parse_event({**event, "region": "Atlantis"}, "day.jsonl:3")
+    assert isinstance(unplaced, UnplacedCount) and "unknown region 'Atlantis'" in unplaced.problem
+    with pytest.raises(DayFileError, match=re.escape("day.jsonl:4: observer count: field 'accepted_at' must be")):
+        parse_event({**event, "accepted_at": 5}, "day.jsonl:4")
