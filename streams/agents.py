@@ -8,32 +8,46 @@ crash replays the batch (at-least-once) and the tracker's per-region `as_of` che
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import faust
 import numpy as np
-from faust.types import EventT
+from faust.types import TP, EventT
 
 from detectors.history import load_curves
-from detectors.station_ledger import Count, StationChecker, StationLedger
+from detectors.station_ledger import StationChecker, StationLedger
 from detectors.tracker import ProcessResult, RegionUpdate, Release, TurnoutTracker
 from streams.annotations import Annotator
-from streams.metrics import PipelineMetrics
+from streams.metrics import ElectionFigures, PipelineMetrics
 from streams.ownership import PartitionOwnership
+from turnout_watch.core.errors import RecordError
+from turnout_watch.core.records import D, Encodable, ObserverAggregate, ObserverCount, decode, encode
 from turnout_watch.core.settings import Settings
-from turnout_watch.core.topics import TopicNames, encode_record
+from turnout_watch.core.topics import TopicNames
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class Pipeline:
-    """Handles the agents and the worker share: topics, metrics, per-election trackers."""
+class OwnedElection:
+    """An election the worker holds: its tracker, and the figures its series show (streams/metrics.py)."""
+
+    tracker: TurnoutTracker
+    figures: ElectionFigures
+
+
+@dataclass
+class AgentState:
+    """What the agents and the worker share: topics, metrics, and the elections the worker holds.
+
+    Each election's tracker and figures live together in `elections`, and `/metrics` reads the figures
+    from there when scraped: when a rebalance moves an election away, `forget` drops the entry and the
+    election's series are gone with it (streams/ownership.py).
+    """
 
     app: faust.App
     topics: TopicNames
@@ -44,38 +58,84 @@ class Pipeline:
     annotator: Annotator | None = None  # Grafana annotations of releases and critical flags, when configured
 
     def __post_init__(self) -> None:
-        self.trackers: dict[str, TurnoutTracker] = {}
-        self.ownership = PartitionOwnership(self)
+        self.elections: dict[str, OwnedElection] = {}
+        self.ownership = PartitionOwnership(self, self.topics, self.settings.app_id, self.bootstrap)
+        self.metrics.read_elections_from(lambda: [held.figures for held in self.elections.values()])
 
-    async def send(self, topic: str, key: str, value: dict[str, Any]) -> Awaitable[Any]:
+    async def send(self, topic: str, key: str, value: Encodable | Mapping[str, Any]) -> Awaitable[Any]:
         """Hand a record to the producer; the returned future resolves once the broker has it.
 
         Goes straight to Faust's producer: `Topic.send` costs several times more per record, and an
         agent publishing ~20 per-region records per release spends most of its time there.
         """
-        return await self.app.producer.send(topic, key.encode(), encode_record(value), None, None, None)
+        return await self.app.producer.send(topic, key.encode(), encode(value), None, None, None)
 
     def tracker(self, election: str) -> TurnoutTracker:
-        if election not in self.trackers:
+        held = self.elections.get(election)
+        if held is None:
             curves = load_curves(self.settings.history_dir, exclude=election)
-            self.trackers[election] = TurnoutTracker(election, self.names, curves=curves)
-        return self.trackers[election]
+            tracker = TurnoutTracker(election, self.names, curves=curves)
+            held = self.elections[election] = OwnedElection(tracker, ElectionFigures(election))
+        return held.tracker
 
-    def process_record(self, topic: str, obj: Any) -> tuple[str, ProcessResult, Release | None]:
-        """A decoded record of the releases or observer-aggregates topic through its election's tracker."""
+    def report(
+        self,
+        election: str,
+        result: ProcessResult,
+        release: Release | None,
+        *,
+        raised: float | None = None,
+        count: bool = True,
+    ) -> None:
+        """Count a record's flags and set the election's figures from its result, all but the updates
+        (`report_updates`, once per batch). `raised`: when its flags were raised (default: now)."""
+        if count:
+            self.metrics.count_flags(result.flags)
+        held = self.elections.get(election)
+        if held is None:  # dropped while the batch ran: a rebalance gave it to another worker
+            return
+        if release is not None:
+            held.figures.record_polls(release.polls_open, release.polls_close)
+        held.figures.record_flags(result.flags, time.time() if raised is None else raised)
+        held.figures.record_estimates(result.estimates)
+
+    def report_updates(self, updates: Iterable[RegionUpdate]) -> None:
+        """A batch's region updates into their elections' figures (only each region's last one shows)."""
+        by_election: dict[str, list[RegionUpdate]] = {}
+        for update in updates:
+            by_election.setdefault(update.election, []).append(update)
+        for election, batch in by_election.items():
+            held = self.elections.get(election)
+            if held is not None:
+                held.figures.record_updates(batch)
+
+    def forget(self, election: str) -> int:
+        """Drop the election's tracker and figures (its series go with them); return how many series."""
+        held = self.elections.pop(election, None)
+        return 0 if held is None else sum(1 for _ in held.figures.samples())
+
+    def process_record(self, topic: str, value: bytes) -> tuple[str, ProcessResult, Release | None]:
+        """A record of the releases or observer-aggregates topic, as published, through its election's tracker.
+
+        Raises RecordError (a ValueError) if the record breaks its contract.
+        """
         if topic == self.topics.releases:
-            release = Release.from_dict(obj)
+            release = decode(Release, value)
             return release.election, self.tracker(release.election).process(release), release
-        deltas = {(obj["election"], obj["region_code"], float(obj["bucket"])): np.array(obj["stats"])}
-        return obj["election"], self.tracker(obj["election"]).add_observed(deltas), None
+        aggregate = decode(ObserverAggregate, value)
+        deltas = {(aggregate.election, aggregate.region_code, aggregate.bucket): np.array(aggregate.stats)}
+        return aggregate.election, self.tracker(aggregate.election).add_observed(deltas), None
 
 
-def _decode(events: Sequence[EventT], stream: str, metrics: PipelineMetrics) -> list[tuple[EventT, Any]]:
+def _decode(
+    events: Sequence[EventT[bytes]], stream: str, metrics: PipelineMetrics, kind: type[D]
+) -> list[tuple[EventT[bytes], D]]:
+    """The events' values as `kind` records; those that break the contract are counted and skipped."""
     decoded = []
     for event in events:
         try:
-            decoded.append((event, json.loads(event.value)))
-        except (TypeError, ValueError) as exc:
+            decoded.append((event, decode(kind, event.value)))
+        except RecordError as exc:
             metrics.malformed.labels(stream).inc()
             log.warning(
                 "skipping malformed %s record at %s[%s]@%s: %s",
@@ -88,7 +148,7 @@ def _decode(events: Sequence[EventT], stream: str, metrics: PipelineMetrics) -> 
     return decoded
 
 
-def _observe_latency(metrics: PipelineMetrics, stream: str, events: Sequence[EventT]) -> None:
+def _observe_latency(metrics: PipelineMetrics, stream: str, events: Sequence[EventT[bytes]]) -> None:
     now = time.time()
     histogram = metrics.latency.labels(stream)
     for event in events:
@@ -97,38 +157,45 @@ def _observe_latency(metrics: PipelineMetrics, stream: str, events: Sequence[Eve
     metrics.events.labels(stream).inc(len(events))
 
 
-def register_agents(pipeline: Pipeline) -> None:
-    app, settings, metrics, topics = pipeline.app, pipeline.settings, pipeline.metrics, pipeline.topics
+def _batches(stream: faust.StreamT[bytes], settings: Settings) -> AsyncIterator[Sequence[EventT[bytes]]]:
+    """The stream in batches. `take_events` is on faust's `Stream`, which every agent is given, but not
+    on the `StreamT` that faust's stubs type an agent's argument with."""
+    return cast("faust.Stream[bytes]", stream).take_events(settings.batch_size, within=settings.batch_within)
+
+
+def register_agents(state: AgentState) -> None:
+    app, settings, metrics, topics = state.app, state.settings, state.metrics, state.topics
     # Releases and observer aggregates are both keyed by election: one agent, same partitions.
     election_topics = app.topic(
         topics.releases, topics.observer_aggregates, key_serializer="raw", value_serializer="raw"
     )
     counts_topic = app.topic(topics.observer_counts, key_serializer="raw", value_serializer="raw")
-    ledger, checker = StationLedger(), StationChecker(pipeline.names)
+    ledger, checker = StationLedger(), StationChecker(state.names)
 
-    ownership = pipeline.ownership
+    ownership = state.ownership
 
     async def publish(result: ProcessResult, pending: list[Awaitable[Any]]) -> None:
         for flag in result.flags:
-            pending.append(await pipeline.send(topics.flags, flag.election, flag.to_dict()))
+            pending.append(await state.send(topics.flags, flag.election, flag.to_dict()))
         for update in result.updates:
-            pending.append(await pipeline.send(topics.turnout, update.region_code, update.to_dict()))
+            pending.append(await state.send(topics.turnout, update.region_code, update.to_dict()))
 
-    @app.on_partitions_assigned.connect
-    async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
+    # mode's SignalHandlerT rejects every handler, even one of exactly its own signature (mode-streaming 0.7)
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def on_assigned(sender: faust.App, assigned: set[TP], **kwargs: Any) -> None:
         await ownership.on_assigned(assigned)
 
     @app.agent(election_topics, name="detect-releases")
     async def detect_releases(stream: faust.StreamT[bytes]) -> None:
-        async for events in stream.take_events(settings.batch_size, within=settings.batch_within):
+        async for events in _batches(stream, settings):
             await ownership.wait_ready()  # a rebalance gave us partitions: their trackers are being rebuilt
             pending: list[Awaitable[Any]] = []
             updates: list[RegionUpdate] = []
             releases = [e for e in events if e.message.topic == topics.releases]
-            for event, obj in _decode(events, "releases", metrics):
+            for event in events:
                 try:
-                    election, result, release = pipeline.process_record(event.message.topic, obj)
-                except (KeyError, TypeError, ValueError) as exc:
+                    election, result, release = state.process_record(event.message.topic, event.value)
+                except (KeyError, TypeError, ValueError) as exc:  # RecordError is a ValueError
                     metrics.malformed.labels("releases").inc()
                     log.warning("skipping a record of %s that breaks the contract: %s", event.message.topic, exc)
                     continue
@@ -136,37 +203,28 @@ def register_agents(pipeline: Pipeline) -> None:
                 await publish(result, pending)
                 if not ownership.owns(election):  # revoked while this batch ran: the new owner has it
                     continue
-                if release is not None:
-                    metrics.record_polls(release.election, release.polls_open, release.polls_close)
-                    if pipeline.annotator is not None and result.updates:  # not for a redelivered release
-                        pipeline.annotator.release(release, result.flags)
-                metrics.record_flags(result.flags)
-                metrics.record_estimates(result.estimates)
+                state.report(election, result, release)
+                if release is not None and state.annotator is not None and result.updates:  # not for a redelivery
+                    state.annotator.release(release, result.flags)
                 updates.extend(result.updates)
-            metrics.record_updates(ownership.owned_only(updates))
+            state.report_updates(ownership.owned_only(updates))
             await asyncio.gather(*pending)  # broker-acknowledged before Faust acks the input batch
             _observe_latency(metrics, "releases", releases)
 
     @app.agent(counts_topic, name="observer-counts")
     async def observer_counts(stream: faust.StreamT[bytes]) -> None:
         """Keep each station's latest counts; send region statistics on, flag protocols above tallies."""
-        async for events in stream.take_events(settings.batch_size, within=settings.batch_within):
-            counts = []
-            for _event, obj in _decode(events, "observer_counts", metrics):
-                try:
-                    counts.append(Count.from_dict(obj))
-                except (KeyError, TypeError, ValueError) as exc:
-                    metrics.malformed.labels("observer_counts").inc()
-                    log.warning("skipping an observer count that breaks the contract: %s", exc)
+        async for events in _batches(stream, settings):
+            counts = [count for _event, count in _decode(events, "observer_counts", metrics, ObserverCount)]
             update = ledger.add(counts)
-            metrics.record_counts({(c.election, c.region) for c in counts})
+            metrics.record_counts({(c.election, c.region_code) for c in counts})
             pending: list[Awaitable[Any]] = []
             for (election, region, bucket), delta in update.deltas.items():
-                value = {"election": election, "region_code": region, "bucket": bucket, "stats": delta.tolist()}
-                pending.append(await pipeline.send(topics.observer_aggregates, election, value))
+                aggregate = ObserverAggregate(election, region, bucket, tuple(delta.tolist()))
+                pending.append(await state.send(topics.observer_aggregates, election, aggregate))
             station_flags = checker.check(update.comparisons, _zone(settings))
             await publish(ProcessResult(flags=station_flags), pending)
-            metrics.record_flags(station_flags)
+            metrics.record_station_flags(station_flags)
             await asyncio.gather(*pending)
             _observe_latency(metrics, "observer_counts", events)
 

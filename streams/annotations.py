@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo
 
-from grafana_client import AsyncGrafanaApi
+from grafana_client.api import AsyncGrafanaApi
 from prometheus_client import Counter
 
 from turnout_watch.core.gazetteer import NATIONAL
@@ -131,7 +131,8 @@ class Annotator:
                 await self._task
             self._task = None
         if self._api is not None:
-            await self._api.client.s.close()
+            # AsyncGrafanaClient swaps in a niquests.AsyncSession, typed as the sync Session it replaced
+            await self._api.client.s.close()  # type: ignore[func-returns-value, misc]
             self._api = None
 
     async def _run(self) -> None:
@@ -152,7 +153,7 @@ class Annotator:
 
     async def _post(self, annotation: Annotation) -> None:
         assert self._api is not None
-        await self._api.annotations.add_annotation(
+        await self._api.annotations.add_annotation(  # type: ignore[no-untyped-call]  # grafana-client is untyped
             dashboard_uid=self.dashboard_uid,
             time_from=annotation.time_ms,
             time_to=annotation.time_end_ms,

@@ -1,151 +1,298 @@
-"""The pipeline's Prometheus metrics, built on a registry passed in (tests use a fresh one).
+"""The worker's Prometheus metrics, built on a registry passed in (tests use a fresh one).
 
-Label values stay few and bounded: `region` is an ISO 3166-2:KZ code (about 20, plus `KZ` for the
-national figure), `detector` and `severity` come from closed lists, `stream` names one of our topics.
+Two kinds of series:
+
+* **Figures**, read when Prometheus scrapes: each region's turnout, delta, points per hour, jump z,
+  "as of", the observers' estimate, the time of its last flags, and the election's polls. The release
+  agent keeps them per election in an `ElectionFigures` beside the election's tracker; `FiguresCollector`
+  turns whatever the worker holds at that moment into metric families (as client_python's
+  `gc_collector.py` reads `gc.get_stats()` when scraped instead of copying it into gauges). A worker that
+  loses an election to a rebalance drops its tracker and figures together, and the series go with them:
+  nothing to remove by hand, nothing left behind to show a second line for a region.
+* **Counters** (flags, events, malformed events, annotations) and the latency histogram: ordinary
+  client_python metrics, per worker.
+
+Every family is declared once below (`Family`); the backfill (turnout_watch/services/backfill.py)
+writes the same families with timestamps. Label values stay few and bounded: `region` is an ISO
+3166-2:KZ code (about 20, plus `KZ` for the national figure), `detector` and `severity` come from
+closed lists, `stream` names one of our topics.
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
-from detectors.tracker import ObservedEstimate, RegionUpdate
-from turnout_watch.core.records import DETECTORS, SEVERITIES, Flag
+from detectors.tracker import ObservedEstimate
+from turnout_watch.core.records import DETECTORS, SEVERITIES, Flag, RegionUpdate
 
 STREAMS = ("releases", "observer_counts")
 ANNOTATION_OUTCOMES = ("posted", "failed", "dropped")
-#: Flags the observer-count agent raises (its input is keyed by station, not election).
-STATION_SIDE = ("protocol_above_tally",)
 #: From a few milliseconds (agent on one machine) to minutes (a worker catching up after a restart).
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
 
+@dataclass(frozen=True)
+class Family:
+    """One metric family's name, help and label names: the live worker and the backfill write the same."""
+
+    name: str
+    documentation: str
+    labels: tuple[str, ...]
+
+    def gauge(self) -> GaugeMetricFamily:
+        return GaugeMetricFamily(self.name, self.documentation, labels=self.labels)
+
+    def counter(self) -> CounterMetricFamily:
+        return CounterMetricFamily(self.name, self.documentation, labels=self.labels)
+
+
+_REGION = ("election", "region")
+_FLAG = ("election", "region", "detector", "severity")
+
+TURNOUT = Family(
+    "turnout_watch_region_turnout_percent", "Latest official turnout, percent of voters on the lists", _REGION
+)
+DELTA = Family(
+    "turnout_watch_region_delta_points",
+    "Change of official turnout since the region's previous release, points",
+    _REGION,
+)
+RATE = Family(
+    "turnout_watch_region_rate_points_per_hour",
+    "Change of official turnout since the previous release, points per hour",
+    _REGION,
+)
+JUMP_Z = Family(
+    "turnout_watch_region_jump_z",
+    "Robust z of the region's latest rise against the other regions' at the same release",
+    _REGION,
+)
+AS_OF = Family(
+    "turnout_watch_region_as_of_timestamp_seconds", "Unix time of the release the region's figure is 'as of'", _REGION
+)
+OBSERVED = Family(
+    "turnout_watch_region_observed_turnout_percent",
+    "Observers' ratio estimate of turnout at the latest release hour with counts",
+    _REGION,
+)
+OBSERVED_SE = Family(
+    "turnout_watch_region_observed_se_points", "Standard error of the observers' estimate, points", _REGION
+)
+OBSERVED_STATIONS = Family("turnout_watch_region_observed_stations", "Observed stations behind the estimate", _REGION)
+OBSERVED_GAP = Family(
+    "turnout_watch_region_official_minus_observed_points",
+    "Official turnout minus the observers' estimate at the same hour, points",
+    _REGION,
+)
+LAST_FLAG = Family(
+    "turnout_watch_region_last_flag_timestamp_seconds",
+    "Unix time the latest flag of this detector and severity was raised for the region (alert rules)",
+    _FLAG,
+)
+LAST_FLAG_AS_OF = Family(
+    "turnout_watch_region_last_flag_as_of_timestamp_seconds",
+    "Unix time of the release (or hour) the latest flag of this detector and severity is about",
+    _FLAG,
+)
+LAST_COUNT = Family(
+    "turnout_watch_region_last_observer_count_timestamp_seconds",
+    "Unix time an observer count from the region last reached the pipeline",
+    _REGION,
+)
+POLLS = Family(
+    "turnout_watch_election_polls_timestamp_seconds",
+    "When polls open and close (edge: open|close), from the election's releases",
+    ("election", "edge"),
+)
+#: The families `FiguresCollector` reads at scrape time, in the order they are exposed.
+FIGURES = (
+    TURNOUT,
+    DELTA,
+    RATE,
+    JUMP_Z,
+    AS_OF,
+    OBSERVED,
+    OBSERVED_SE,
+    OBSERVED_STATIONS,
+    OBSERVED_GAP,
+    LAST_FLAG,
+    LAST_FLAG_AS_OF,
+    LAST_COUNT,
+    POLLS,
+)
+REGION_INFO = Family("turnout_watch_region_info", "Display name of a region code (always 1)", ("region", "name"))
+FLAGS = Family("turnout_watch_flags", "Flags raised, by detector and severity", ("detector", "severity"))
+EVENTS = Family("turnout_watch_events_processed", "Events the agents processed, by stream", ("stream",))
+MALFORMED = Family(
+    "turnout_watch_events_malformed", "Events the agents could not decode and skipped, by stream", ("stream",)
+)
+LATENCY = Family(
+    "turnout_watch_event_latency_seconds",
+    "From the event reaching Kafka to its flags and metrics being updated",
+    ("stream",),
+)
+ANNOTATIONS = Family(
+    "turnout_watch_annotations",
+    "Grafana annotations (CEC releases, critical flags), by outcome: posted, failed, dropped (queue full)",
+    ("outcome",),
+)
+
+#: One sample of a figure: its family, its label values (in the family's order) and its value.
+Sample = tuple[Family, tuple[str, ...], float]
+
+
+class Figures(Protocol):
+    """What `FiguresCollector` reads: `ElectionFigures` and `StationFigures`."""
+
+    def samples(self) -> Iterator[Sample]: ...
+
+
+def _as_of_seconds(flag: Flag) -> float:
+    return datetime.fromisoformat(flag.as_of).timestamp()
+
+
+class ElectionFigures:
+    """What the release agent last reported of one election: the values its per-region series show.
+
+    Kept beside the election's tracker, so a worker drops both at once when a rebalance moves the
+    election away. The rules are those the per-region gauges always had: turnout and "as of" from each
+    region's latest update; delta and rate from the latest update that had a previous figure (0 until
+    the region has one, the series being created with its first figure); jump z from the latest update
+    that had one; the observers' estimate of the latest hour (a late count re-estimating an older hour
+    does not replace it); per detector and severity, when the latest flag was raised and its hour.
+    """
+
+    def __init__(self, election: str) -> None:
+        self.election = election
+        self.latest: dict[str, RegionUpdate] = {}
+        self.moved: dict[str, tuple[float, float]] = {}  # region -> (delta, points per hour)
+        self.jump_z: dict[str, float] = {}
+        self.estimates: dict[str, ObservedEstimate] = {}
+        self.flags: dict[tuple[str, str, str], tuple[float, float]] = {}  # (region, detector, severity) -> times
+        self.polls: dict[str, float] = {}  # edge (open|close) -> unix time
+
+    def record_updates(self, updates: Iterable[RegionUpdate]) -> None:
+        """A batch's updates: only each region's last one counts, as a gauge would show only that."""
+        for code, update in {u.region_code: u for u in updates}.items():
+            self.latest[code] = update
+            self.moved.setdefault(code, (0.0, 0.0))
+            if update.delta == update.delta:  # not NaN: the region had a previous figure
+                self.moved[code] = (update.delta, update.rate)
+            if update.jump_z == update.jump_z:
+                self.jump_z[code] = update.jump_z
+
+    def record_estimates(self, estimates: Iterable[ObservedEstimate]) -> None:
+        """Latest hour wins per region (estimates of older hours arrive when late counts do)."""
+        for estimate in estimates:
+            kept = self.estimates.get(estimate.region_code)
+            if kept is None or estimate.as_of >= kept.as_of:  # ISO times in one zone: text order is time order
+                self.estimates[estimate.region_code] = estimate
+
+    def record_flags(self, flags: Iterable[Flag], raised: float) -> None:
+        for flag in flags:
+            self.flags[(flag.region_code, flag.detector, flag.severity)] = (raised, _as_of_seconds(flag))
+
+    def record_polls(self, opens: datetime | None, closes: datetime | None) -> None:
+        if opens is not None:
+            self.polls["open"] = opens.timestamp()
+        if closes is not None:
+            self.polls["close"] = closes.timestamp()
+
+    def samples(self) -> Iterator[Sample]:
+        e = self.election
+        for code, update in self.latest.items():
+            yield TURNOUT, (e, code), update.value
+            yield AS_OF, (e, code), update.as_of_seconds
+        for code, (delta, rate) in self.moved.items():
+            yield DELTA, (e, code), delta
+            yield RATE, (e, code), rate
+        for code, z in self.jump_z.items():
+            yield JUMP_Z, (e, code), z
+        for code, estimate in self.estimates.items():
+            yield OBSERVED, (e, code), estimate.estimate
+            yield OBSERVED_SE, (e, code), estimate.se
+            yield OBSERVED_STATIONS, (e, code), float(estimate.stations)
+            yield OBSERVED_GAP, (e, code), estimate.gap
+        for (code, detector, severity), (raised, as_of) in self.flags.items():
+            yield LAST_FLAG, (e, code, detector, severity), raised
+            yield LAST_FLAG_AS_OF, (e, code, detector, severity), as_of
+        for edge, when in self.polls.items():
+            yield POLLS, (e, edge), when
+
+
+class StationFigures:
+    """The observer-count agent's figures: per worker, never dropped.
+
+    That agent's input is keyed by station, so one election's counts spread over every worker and
+    these series are each worker's own anyway; a rebalance leaves them alone.
+    """
+
+    def __init__(self) -> None:
+        self.last_count: dict[tuple[str, str], float] = {}  # (election, region) -> unix time
+        self.flags: dict[tuple[str, str, str, str], tuple[float, float]] = {}
+
+    def record_counts(self, regions: Iterable[tuple[str, str]], seen: float) -> None:
+        for key in regions:
+            self.last_count[key] = seen
+
+    def record_flags(self, flags: Iterable[Flag], raised: float) -> None:
+        for flag in flags:
+            self.flags[(flag.election, flag.region_code, flag.detector, flag.severity)] = (raised, _as_of_seconds(flag))
+
+    def samples(self) -> Iterator[Sample]:
+        for labels, (raised, as_of) in self.flags.items():
+            yield LAST_FLAG, labels, raised
+            yield LAST_FLAG_AS_OF, labels, as_of
+        for where, seen in self.last_count.items():
+            yield LAST_COUNT, where, seen
+
+
+class FiguresCollector(Collector):
+    """The figure families, built when Prometheus scrapes from the figures the worker holds right then."""
+
+    def __init__(self, sources: Callable[[], Iterable[Figures]]) -> None:
+        self.sources = sources
+
+    def describe(self) -> Iterable[Metric]:
+        """The families' names for the registry's duplicate check, without reading any figures."""
+        return [family.gauge() for family in FIGURES]
+
+    def collect(self) -> Iterable[Metric]:
+        families = {family: family.gauge() for family in FIGURES}
+        for figures in self.sources():
+            for family, labels, value in figures.samples():
+                families[family].add_metric(labels, value)
+        return list(families.values())
+
+
 class PipelineMetrics:
-    """Everything a worker exports; one instance per registry."""
+    """Everything a worker exports; one instance per registry.
+
+    The figures come from `read_elections_from` (the worker's per-election figures, streams/agents.py)
+    and from `station` (the observer-count agent's); the rest are ordinary metrics set as events go by.
+    """
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
-        self._children: dict[tuple[str, str], tuple[Gauge, Gauge, Gauge, Gauge]] = {}
-        self._estimate_as_of: dict[tuple[str, str], str] = {}
-        labels = ("election", "region")
-        self.turnout = Gauge(
-            "turnout_watch_region_turnout_percent",
-            "Latest official turnout, percent of voters on the lists",
-            labels,
-            registry=registry,
-        )
-        self.delta = Gauge(
-            "turnout_watch_region_delta_points",
-            "Change of official turnout since the region's previous release, points",
-            labels,
-            registry=registry,
-        )
-        self.rate = Gauge(
-            "turnout_watch_region_rate_points_per_hour",
-            "Change of official turnout since the previous release, points per hour",
-            labels,
-            registry=registry,
-        )
-        self.jump_z = Gauge(
-            "turnout_watch_region_jump_z",
-            "Robust z of the region's latest rise against the other regions' at the same release",
-            labels,
-            registry=registry,
-        )
-        self.as_of = Gauge(
-            "turnout_watch_region_as_of_timestamp_seconds",
-            "Unix time of the release the region's figure is 'as of'",
-            labels,
-            registry=registry,
-        )
-        self.observed = Gauge(
-            "turnout_watch_region_observed_turnout_percent",
-            "Observers' ratio estimate of turnout at the latest release hour with counts",
-            labels,
-            registry=registry,
-        )
-        self.observed_se = Gauge(
-            "turnout_watch_region_observed_se_points",
-            "Standard error of the observers' estimate, points",
-            labels,
-            registry=registry,
-        )
-        self.observed_stations = Gauge(
-            "turnout_watch_region_observed_stations",
-            "Observed stations behind the estimate",
-            labels,
-            registry=registry,
-        )
-        self.observed_gap = Gauge(
-            "turnout_watch_region_official_minus_observed_points",
-            "Official turnout minus the observers' estimate at the same hour, points",
-            labels,
-            registry=registry,
-        )
-        self.last_flag = Gauge(
-            "turnout_watch_region_last_flag_timestamp_seconds",
-            "Unix time the latest flag of this detector and severity was raised for the region (alert rules)",
-            ("election", "region", "detector", "severity"),
-            registry=registry,
-        )
-        self.last_flag_as_of = Gauge(
-            "turnout_watch_region_last_flag_as_of_timestamp_seconds",
-            "Unix time of the release (or hour) the latest flag of this detector and severity is about",
-            ("election", "region", "detector", "severity"),
-            registry=registry,
-        )
-        self.last_count = Gauge(
-            "turnout_watch_region_last_observer_count_timestamp_seconds",
-            "Unix time an observer count from the region last reached the pipeline",
-            labels,
-            registry=registry,
-        )
-        self.polls = Gauge(
-            "turnout_watch_election_polls_timestamp_seconds",
-            "When polls open and close (edge: open|close), from the election's releases",
-            ("election", "edge"),
-            registry=registry,
-        )
-        self.region_info = Gauge(
-            "turnout_watch_region_info",
-            "Display name of a region code (always 1)",
-            ("region", "name"),
-            registry=registry,
-        )
-        self.flags = Counter(
-            "turnout_watch_flags",
-            "Flags raised, by detector and severity",
-            ("detector", "severity"),
-            registry=registry,
-        )
-        self.events = Counter(
-            "turnout_watch_events_processed",
-            "Events the agents processed, by stream",
-            ("stream",),
-            registry=registry,
-        )
-        self.malformed = Counter(
-            "turnout_watch_events_malformed",
-            "Events the agents could not decode and skipped, by stream",
-            ("stream",),
-            registry=registry,
-        )
+        self.station = StationFigures()
+        self._elections: Callable[[], Iterable[ElectionFigures]] = lambda: ()
+        registry.register(FiguresCollector(lambda: [*self._elections(), self.station]))
+        self.region_info = Gauge(REGION_INFO.name, REGION_INFO.documentation, REGION_INFO.labels, registry=registry)
+        self.flags = Counter(FLAGS.name, FLAGS.documentation, FLAGS.labels, registry=registry)
+        self.events = Counter(EVENTS.name, EVENTS.documentation, EVENTS.labels, registry=registry)
+        self.malformed = Counter(MALFORMED.name, MALFORMED.documentation, MALFORMED.labels, registry=registry)
         self.latency = Histogram(
-            "turnout_watch_event_latency_seconds",
-            "From the event reaching Kafka to its flags and metrics being updated",
-            ("stream",),
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
+            LATENCY.name, LATENCY.documentation, LATENCY.labels, buckets=LATENCY_BUCKETS, registry=registry
         )
-        self.annotations = Counter(
-            "turnout_watch_annotations",
-            "Grafana annotations (CEC releases, critical flags), by outcome: posted, failed, dropped (queue full)",
-            ("outcome",),
-            registry=registry,
-        )
+        self.annotations = Counter(ANNOTATIONS.name, ANNOTATIONS.documentation, ANNOTATIONS.labels, registry=registry)
         for outcome in ANNOTATION_OUTCOMES:
             self.annotations.labels(outcome)
         for detector in DETECTORS:
@@ -156,93 +303,23 @@ class PipelineMetrics:
             self.malformed.labels(stream)
             self.latency.labels(stream)
 
-    def forget_election(self, election: str) -> int:
-        """Remove every series labelled with `election`; return how many.
-
-        A worker calls this for the elections whose partitions a rebalance gave to another worker, so
-        each election's figures come from exactly one worker and no panel shows two values for a region.
-        Every per-election gauge counts, including ones added later: they are found by their labels. Not
-        the observer-count agent's series (last count, station flags): that agent's input is keyed by
-        station, so it spreads one election over every worker and those series are per worker anyway.
-        """
-        removed = 0
-        for gauge in [m for m in vars(self).values() if isinstance(m, Gauge) and m is not self.last_count]:
-            for family in gauge.collect():
-                for sample in family.samples:
-                    if sample.labels.get("election") == election and sample.labels.get("detector") not in STATION_SIDE:
-                        with contextlib.suppress(KeyError):
-                            gauge.remove(*sample.labels.values())
-                            removed += 1
-        self._children = {k: v for k, v in self._children.items() if k[0] != election}
-        self._estimate_as_of = {k: v for k, v in self._estimate_as_of.items() if k[0] != election}
-        return removed
+    def read_elections_from(self, elections: Callable[[], Iterable[ElectionFigures]]) -> None:
+        """Where the per-election figures are at scrape time: the elections the worker holds then."""
+        self._elections = elections
 
     def name_regions(self, names: dict[str, str]) -> None:
         for code, name in names.items():
             self.region_info.labels(code, name).set(1)
 
-    def _region(self, election: str, region: str) -> tuple[Gauge, Gauge, Gauge, Gauge]:
-        """The four per-region gauges, looked up once (labels() is the hot path's main cost)."""
-        key = (election, region)
-        children = self._children.get(key)
-        if children is None:
-            children = (
-                self.turnout.labels(*key),
-                self.delta.labels(*key),
-                self.rate.labels(*key),
-                self.as_of.labels(*key),
-            )
-            self._children[key] = children
-        return children
-
-    def record_updates(self, updates: list[RegionUpdate]) -> None:
-        """Set the per-region gauges; in a batch only each region's last update matters to a gauge."""
-        latest = {(u.election, u.region_code): u for u in updates}
-        for update in latest.values():
-            turnout, delta, rate, as_of = self._region(update.election, update.region_code)
-            turnout.set(update.value)
-            as_of.set(update.as_of_seconds)
-            if update.delta == update.delta:  # not NaN: the region had a previous figure
-                delta.set(update.delta)
-                rate.set(update.rate)
-            if update.jump_z == update.jump_z:
-                self.jump_z.labels(update.election, update.region_code).set(update.jump_z)
-
-    def record_estimates(self, estimates: list[ObservedEstimate]) -> None:
-        """Latest hour wins per region (estimates of older hours arrive when late counts do)."""
-        latest: dict[tuple[str, str], ObservedEstimate] = {}
-        for e in estimates:
-            key = (e.election, e.region_code)
-            if key not in latest or e.as_of >= latest[key].as_of:
-                latest[key] = e
-        for key, e in latest.items():
-            if key in self._estimate_as_of and self._estimate_as_of[key] > e.as_of:
-                continue
-            self._estimate_as_of[key] = e.as_of
-            self.observed.labels(*key).set(e.estimate)
-            self.observed_se.labels(*key).set(e.se)
-            self.observed_stations.labels(*key).set(e.stations)
-            self.observed_gap.labels(*key).set(e.gap)
-
-    def record_flags(self, flags: list[Flag], now: float | None = None, count: bool = True) -> None:
-        """`count=False`: only the per-region gauges (a worker rebuilding an election it took over; the
-        flags were counted by the worker that raised them)."""
-        raised = time.time() if now is None else now
+    def count_flags(self, flags: Iterable[Flag]) -> None:
         for flag in flags:
-            if count:
-                self.flags.labels(flag.detector, flag.severity).inc()
-            key = (flag.election, flag.region_code, flag.detector, flag.severity)
-            self.last_flag.labels(*key).set(raised)
-            self.last_flag_as_of.labels(*key).set(datetime.fromisoformat(flag.as_of).timestamp())
+            self.flags.labels(flag.detector, flag.severity).inc()
 
     def record_counts(self, regions: set[tuple[str, str]], now: float | None = None) -> None:
         """Observer counts from these (election, region) pairs just reached the pipeline."""
-        seen = time.time() if now is None else now
-        for key in regions:
-            self.last_count.labels(*key).set(seen)
+        self.station.record_counts(regions, time.time() if now is None else now)
 
-    def record_polls(self, election: str, opens: datetime | None, closes: datetime | None) -> None:
-        if opens is not None:
-            self.polls.labels(election, "open").set(opens.timestamp())
-        if closes is not None:
-            self.polls.labels(election, "close").set(closes.timestamp())
+    def record_station_flags(self, flags: list[Flag], now: float | None = None) -> None:
+        """The observer-count agent's flags (protocols above tallies): counted, and their times kept."""
+        self.count_flags(flags)
+        self.station.record_flags(flags, time.time() if now is None else now)

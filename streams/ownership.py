@@ -4,38 +4,37 @@ The releases and observer-aggregates topics are keyed by election: an election l
 and Kafka gives each partition to one worker of the group. When a rebalance moves a partition (a worker
 joined, left or died), two things follow:
 
-* the worker that lost it drops the election's gauges (`PipelineMetrics.forget_election`) and its
-  tracker, or Prometheus would keep scraping its last values beside the new owner's and a panel would
-  show two lines for one region;
+* the worker that lost it drops the election's tracker and figures (`Owner.forget`), so its series
+  leave the worker's `/metrics`, or Prometheus would keep scraping its last values beside the new
+  owner's and a panel would show two lines for one region;
 * the worker that gained it rebuilds the election's tracker from the partition's history up to the
   group's committed offset (a day is a few dozen releases) before its agent takes the first new record.
   Without that, the new owner would start from an empty tracker: no previous figure, so no delta, no
   rate and none of the detectors that compare with the previous release. The rebuild also sets the
-  gauges, so an election whose releases all came before the takeover is still on the dashboard. Its
+  figures, so an election whose releases all came before the takeover is still on the dashboard. Its
   flags are not published again: the previous owner published them before committing.
 
 The worker remembers the partition each election's records came from (`note`); Faust's
 `on_partitions_assigned` signal brings the new assignment (Faust rebalances eagerly: every rebalance
-ends with the complete assignment, so lost = before - now, gained = now - before).
+ends with the complete assignment, so lost = before - now, gained = now - before). Of the agents it
+needs only the four calls of `Owner`, and imports nothing from them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from faust.types import TP
 
-from detectors.tracker import ObservedEstimate, RegionUpdate
-from turnout_watch.core.records import Flag
-
-if TYPE_CHECKING:
-    from streams.agents import Pipeline
+from detectors.tracker import ObservedEstimate, ProcessResult
+from turnout_watch.core.records import Flag, RegionUpdate, Release
+from turnout_watch.core.topics import TopicNames
 
 log = logging.getLogger(__name__)
 T = TypeVar("T", RegionUpdate, ObservedEstimate, Flag)
@@ -44,9 +43,38 @@ T = TypeVar("T", RegionUpdate, ObservedEstimate, Flag)
 REBUILD_TIMEOUT = 60.0
 
 
+class Owner(Protocol):
+    """What ownership needs of the worker's agents (`streams.agents.AgentState`), and no more."""
+
+    def process_record(self, topic: str, value: bytes) -> tuple[str, ProcessResult, Release | None]:
+        """A record of the releases or observer-aggregates topic, as published, through its election's
+        tracker; RecordError (a ValueError) if it breaks the contract."""
+        ...
+
+    def report(
+        self,
+        election: str,
+        result: ProcessResult,
+        release: Release | None,
+        *,
+        raised: float | None = None,
+        count: bool = True,
+    ) -> None:
+        """Set the election's figures from a record's result, all but its updates (`report_updates`)."""
+        ...
+
+    def report_updates(self, updates: Iterable[RegionUpdate]) -> None:
+        """Set the figures of a batch's region updates (only each region's last one counts)."""
+        ...
+
+    def forget(self, election: str) -> int:
+        """Drop the election's tracker and figures, so its series; return how many series went."""
+        ...
+
+
 class PartitionOwnership:
-    def __init__(self, pipeline: Pipeline) -> None:
-        self.pipeline = pipeline
+    def __init__(self, owner: Owner, topics: TopicNames, group: str, bootstrap: str) -> None:
+        self.owner, self.topics, self.group, self.bootstrap = owner, topics, group, bootstrap
         self.partition_of: dict[str, int] = {}
         self.owned: set[int] | None = None  # None until the first assignment: everything counts as ours
         self._pending: set[int] = set()
@@ -71,16 +99,14 @@ class PartitionOwnership:
         """The agent waits here before each batch while a rebuild is under way."""
         await self._ready.wait()
 
-    async def on_assigned(self, assigned: Iterable[Any]) -> None:
+    async def on_assigned(self, assigned: Iterable[TP]) -> None:
         """Faust's `on_partitions_assigned`: drop what moved away, rebuild what moved here."""
-        topics = self.pipeline.topics
-        now = {tp.partition for tp in assigned if tp.topic == topics.releases}
+        now = {tp.partition for tp in assigned if tp.topic == self.topics.releases}
         before = self.owned
         self.owned = now
         for election, partition in list(self.partition_of.items()):
             if partition not in now:
-                removed = self.pipeline.metrics.forget_election(election)
-                self.pipeline.trackers.pop(election, None)
+                removed = self.owner.forget(election)
                 del self.partition_of[election]
                 log.info("partition %d moved away: dropped election %s (%d series)", partition, election, removed)
         gained = now - before if before is not None else now
@@ -109,21 +135,29 @@ class PartitionOwnership:
             self._ready.set()
 
     async def _rebuild_partitions(self, partitions: set[int]) -> None:
-        pipeline = self.pipeline
-        topics, settings, bootstrap = pipeline.topics, pipeline.settings, pipeline.bootstrap
+        records = await self._history(partitions)
+        if not records:
+            return  # nothing committed yet: the agent will take it all from the start
+        self.restore(records)
+        self.rebuilt_records += len(records)
+        log.info("rebuilt trackers of partitions %s from %d records", sorted(partitions), len(records))
+
+    async def _history(self, partitions: set[int]) -> list[tuple[str, Any]]:
+        """(topic, aiokafka ConsumerRecord) of the partitions up to the group's committed offsets."""
+        topics, bootstrap = self.topics, self.bootstrap
         tps = [TopicPartition(t, p) for p in sorted(partitions) for t in (topics.releases, topics.observer_aggregates)]
         admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
         await admin.start()
         try:
-            committed = await admin.list_consumer_group_offsets(settings.app_id, partitions=tps)
+            committed = await admin.list_consumer_group_offsets(self.group, partitions=tps)
         finally:
             await admin.close()
         upto = {tp: meta.offset for tp, meta in committed.items() if meta is not None and meta.offset > 0}
         if not upto:
-            return
+            return []
         consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
         await consumer.start()
-        records = []
+        records: list[tuple[str, Any]] = []
         try:
             consumer.assign(list(upto))
             await consumer.seek_to_beginning(*upto)
@@ -137,25 +171,22 @@ class PartitionOwnership:
                         remaining.discard(tp)
         finally:
             await consumer.stop()
+        return records
+
+    def restore(self, records: list[tuple[str, Any]]) -> None:
+        """Run a partition's history through the trackers and set the figures of the elections we own."""
         # The agent took both topics as they arrived; the records' own timestamps give that order back.
         records.sort(key=lambda item: item[1].timestamp)
         updates: list[RegionUpdate] = []
-        estimates: list[ObservedEstimate] = []
-        metrics = pipeline.metrics
         for topic, record in records:
             try:
-                election, result, release = pipeline.process_record(topic, json.loads(record.value))
+                election, result, release = self.owner.process_record(topic, record.value)
             except (KeyError, TypeError, ValueError):
                 continue  # the agent counted it as malformed the first time
             self.note(election, record.partition)
             if not self.owns(election):
                 continue
-            if release is not None:
-                metrics.record_polls(election, release.polls_open, release.polls_close)
-            metrics.record_flags(self.owned_only(result.flags), now=record.timestamp / 1000, count=False)
+            # a flag's time is when its record reached Kafka; the previous owner counted it
+            self.owner.report(election, result, release, raised=record.timestamp / 1000, count=False)
             updates.extend(result.updates)
-            estimates.extend(result.estimates)
-        metrics.record_updates(self.owned_only(updates))
-        pipeline.metrics.record_estimates(self.owned_only(estimates))
-        self.rebuilt_records += len(records)
-        log.info("rebuilt trackers of partitions %s from %d records", sorted(partitions), len(records))
+        self.owner.report_updates(self.owned_only(updates))

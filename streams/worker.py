@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import faust
 from aiohttp import web
 from mode import Service
 from prometheus_client import CollectorRegistry
 
-from streams.agents import Pipeline, register_agents
+from streams.agents import AgentState, register_agents
 from streams.annotations import Annotator
 from streams.app import create_app
 from streams.metrics import PipelineMetrics
+from turnout_watch.core.logs import setup_logging
 from turnout_watch.core.metrics_endpoint import metrics_app
 from turnout_watch.core.normalize import region_names
 from turnout_watch.core.settings import Settings
@@ -24,8 +26,8 @@ log = logging.getLogger(__name__)
 class MetricsServer(Service):
     """Serves the worker's registry over HTTP for Prometheus to scrape."""
 
-    def __init__(self, registry: CollectorRegistry, host: str, port: int, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, registry: CollectorRegistry, host: str, port: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.registry, self.host, self.port = registry, host, port
         self._runner: web.AppRunner | None = None
 
@@ -47,8 +49,8 @@ class MetricsServer(Service):
 class AnnotatorService(Service):
     """Posts Grafana annotations in the background (streams/annotations.py) for the worker's lifetime."""
 
-    def __init__(self, annotator: Annotator, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, annotator: Annotator, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.annotator = annotator
 
     async def on_start(self) -> None:
@@ -74,8 +76,8 @@ def build_worker(settings: Settings, bootstrap: str) -> tuple[faust.App, faust.W
             queue_size=settings.grafana_queue,
             timeout=settings.grafana_timeout,
         )
-    pipeline = Pipeline(app, TopicNames.from_settings(settings), settings, metrics, names, bootstrap, annotator)
-    register_agents(pipeline)
+    state = AgentState(app, TopicNames.from_settings(settings), settings, metrics, names, bootstrap, annotator)
+    register_agents(state)
     server = MetricsServer(registry, settings.metrics_host, settings.metrics_port)
     services: list[Service] = [server]
     if annotator is not None:
@@ -88,10 +90,6 @@ def build_worker(settings: Settings, bootstrap: str) -> tuple[faust.App, faust.W
 
 def run_worker(settings: Settings, bootstrap: str) -> None:
     """Run until SIGTERM/SIGINT (Faust's Worker owns the loop and the signal handlers)."""
-    logging.basicConfig(
-        level=settings.worker_log_level.upper(),
-        force=True,
-        format="%(asctime)s %(levelname)s [worker %(process)d] %(name)s: %(message)s",
-    )
+    setup_logging(level=settings.worker_log_level, worker=True)
     _app, worker = build_worker(settings, bootstrap)
     worker.execute_from_commandline()

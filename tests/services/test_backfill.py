@@ -14,12 +14,16 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from prometheus_client import CollectorRegistry
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
+from streams.metrics import PipelineMetrics
 from tests.support.paths import DAY_2022
 from turnout_watch.cli import cli
-from turnout_watch.services.backfill import BackfillError, openmetrics_lines
+from turnout_watch.core.normalize import region_names
+from turnout_watch.services.backfill import BackfillError, day_families, openmetrics_text
 from turnout_watch.services.broker import free_port
-from turnout_watch.services.detect import DetectResult
+from turnout_watch.services.detect import DetectResult, detect_day
 
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 
@@ -127,7 +131,39 @@ def test_flag_counters_rise_at_the_flags_own_times(prometheus: Prometheus) -> No
 
 def test_a_day_without_releases_is_a_clear_error() -> None:
     with pytest.raises(BackfillError, match="no usable release"):
-        list(openmetrics_lines(DetectResult(), {}))
+        day_families(DetectResult(), {})
+
+
+def test_the_live_worker_s_families_with_their_times() -> None:
+    """The same names, types and help as a worker's /metrics (so the dashboards read a backfilled day as
+    a live one), written by client_python as OpenMetrics that its own parser reads back."""
+    families = day_families(detect_day(DAY_2022), region_names(), step=1800)
+    live = {m.name: (m.type, m.documentation) for m in PipelineMetrics(CollectorRegistry()).registry.collect()}
+    written = {m.name: (m.type, m.documentation) for m in families}
+    assert written == {name: live[name] for name in written}
+    assert set(written) == {
+        "turnout_watch_region_turnout_percent",
+        "turnout_watch_region_as_of_timestamp_seconds",
+        "turnout_watch_region_delta_points",
+        "turnout_watch_region_rate_points_per_hour",
+        "turnout_watch_region_jump_z",
+        "turnout_watch_region_last_flag_timestamp_seconds",
+        "turnout_watch_region_last_flag_as_of_timestamp_seconds",
+        "turnout_watch_region_info",
+        "turnout_watch_flags",
+        "turnout_watch_events_processed",
+    }  # no observer counts on the shipped day: no estimate families
+    text = openmetrics_text(families)
+    assert text.endswith("# EOF\n")
+    noon = 1668924000.0  # 2022-11-20T12:00+06:00
+    turkistan = {
+        float(s.timestamp): s.value
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+        if s.name == "turnout_watch_region_turnout_percent" and s.labels["region"] == "KZ-61"
+    }
+    assert turkistan[noon] == 64.21 and turkistan[noon - 1800] == 27.03
+    assert list(turkistan) == sorted(turkistan)  # each series in time order, as promtool needs
 
 
 def test_promtool_missing_is_a_clear_error(tmp_path: Path) -> None:

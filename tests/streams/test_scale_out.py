@@ -7,7 +7,6 @@ import asyncio
 import json
 import time
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -195,44 +194,3 @@ def test_killed_worker_s_elections_move_to_the_survivor(broker: EmbeddedBroker, 
     published = Counter(flag_key(f) for f in outcome["flags"])
     assert set(published) == expected_flags
     assert {k: n for k, n in published.items() if n > 2} == {}  # at-least-once: a redelivery at most
-
-
-def test_forget_election_drops_its_release_series_only() -> None:
-    """What a worker drops when a rebalance moves an election away: every series of the release agent for
-    that election; not other elections, not the station-keyed observer-count series (per worker anyway)."""
-    from prometheus_client import CollectorRegistry
-
-    from detectors.tracker import RegionUpdate
-    from streams.metrics import PipelineMetrics
-    from turnout_watch.core.records import Flag
-
-    metrics = PipelineMetrics(CollectorRegistry())
-    for election in ("a", "b"):
-        metrics.record_updates([RegionUpdate(election, "KZ-61", "2022-11-20T12:00:00+06:00", 64.2, 27.0, 37.2, 2, 1.0)])
-        metrics.record_flags(
-            [
-                Flag(election, "Turkistan", "KZ-61", "2022-11-20T12:00:00+06:00", d, "critical", 1, None, "m")
-                for d in ("cross_sectional_jump", "protocol_above_tally")
-            ]
-        )
-        metrics.record_counts({(election, "KZ-61")})
-        metrics.record_polls(election, None, datetime(2022, 11, 20, 20, tzinfo=UTC))
-    assert metrics.forget_election("a") == 7  # turnout, delta, rate, as of, polls, last flag (2 gauges)
-
-    def value(name: str, **labels: str) -> float | None:
-        return metrics.registry.get_sample_value(
-            name, {"region": "KZ-61", **labels} if "edge" not in labels else labels
-        )
-
-    jump = {"detector": "cross_sectional_jump", "severity": "critical"}
-    station = {"detector": "protocol_above_tally", "severity": "critical"}
-    assert value("turnout_watch_region_turnout_percent", election="a") is None
-    assert value("turnout_watch_region_delta_points", election="a") is None
-    assert value("turnout_watch_region_last_flag_timestamp_seconds", election="a", **jump) is None
-    assert value("turnout_watch_election_polls_timestamp_seconds", election="a", edge="close") is None
-    assert value("turnout_watch_region_last_flag_timestamp_seconds", election="a", **station) is not None
-    assert value("turnout_watch_region_last_observer_count_timestamp_seconds", election="a") is not None
-    assert value("turnout_watch_region_turnout_percent", election="b") == 64.2
-    assert value("turnout_watch_region_last_flag_timestamp_seconds", election="b", **jump) is not None
-    metrics.record_updates([RegionUpdate("a", "KZ-61", "2022-11-20T14:00:00+06:00", 70.0, 64.2, 5.8, 2, 2.0)])
-    assert value("turnout_watch_region_turnout_percent", election="a") == 70.0  # series come back if it does

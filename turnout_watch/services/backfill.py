@@ -1,9 +1,10 @@
 """Backfill a past election day into a Prometheus TSDB, on its real dates.
 
 `turnout-watch replay DAY --backfill DIR` runs the day through the offline detectors (`detect_day`:
-the same tracker the agents run, so the same values and flags as a live replay), writes the metrics a
-worker would have exported, under the same names and labels as `streams/metrics.py`, stamped with
-the releases' own `as_of` times, as OpenMetrics text, and turns that into TSDB blocks with
+the same tracker the agents run, so the same values and flags as a live replay), builds the metric
+families a worker exports (declared once in `streams/metrics.py`) with samples stamped with the
+releases' own `as_of` times, writes them with client_python's OpenMetrics exposition, and turns that
+into TSDB blocks with
 `promtool tsdb create-blocks-from openmetrics FILE DIR`. A Prometheus started on DIR (or given the
 blocks) then shows 20 Nov 2022 on 20 Nov 2022, and the watch-room dashboard replays it.
 
@@ -19,7 +20,6 @@ also scrapes today's data keeps a 2022 backfill only with a retention that reach
 
 from __future__ import annotations
 
-import math
 import shutil
 import subprocess
 import tempfile
@@ -29,8 +29,27 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from prometheus_client.metrics_core import Metric
+from prometheus_client.openmetrics.exposition import generate_latest
+
 from ingest.archive import is_archive, load_archive
-from streams.metrics import PipelineMetrics
+from streams.metrics import (
+    AS_OF,
+    DELTA,
+    EVENTS,
+    FLAGS,
+    JUMP_Z,
+    LAST_FLAG,
+    LAST_FLAG_AS_OF,
+    OBSERVED,
+    OBSERVED_GAP,
+    OBSERVED_SE,
+    OBSERVED_STATIONS,
+    RATE,
+    REGION_INFO,
+    TURNOUT,
+    Family,
+)
 from turnout_watch.core.dayfile import DayFile, load_day
 from turnout_watch.core.errors import TurnoutWatchError
 from turnout_watch.core.normalize import region_names
@@ -59,26 +78,14 @@ class BackfillResult:
     promtool_output: str
 
 
-def _metric_help() -> dict[str, tuple[str, str]]:
-    """(type, help) of each family we write, taken from the live metrics so the two never drift."""
-    from prometheus_client import CollectorRegistry
+class _Day:
+    """The day's finished families, as a registry hands them to client_python's OpenMetrics writer."""
 
-    live = PipelineMetrics(CollectorRegistry())
-    out: dict[str, tuple[str, str]] = {}
-    for metric in live.registry.collect():
-        out[metric.name] = (metric.type, metric.documentation)
-    return out
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
 
-
-def _labels(**labels: str) -> str:
-    def escape(value: str) -> str:
-        return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-    return "{" + ",".join(f'{k}="{escape(v)}"' for k, v in labels.items()) + "}"
-
-
-def _num(x: float) -> str:
-    return repr(float(x)) if math.isfinite(x) else ("NaN" if x != x else ("+Inf" if x > 0 else "-Inf"))
+    def collect(self) -> list[Metric]:
+        return self.families
 
 
 def _ticks(start: float, end: float, step: float, changes: Iterable[float]) -> list[float]:
@@ -97,84 +104,85 @@ def _step_series(changes: Sequence[tuple[float, float]], ticks: Sequence[float])
             yield tick, changes[i - 1][1]
 
 
-def openmetrics_lines(
+def day_families(
     result: DetectResult, names: dict[str, str], *, step: float = DEFAULT_STEP, tail: float = DEFAULT_TAIL
-) -> Iterator[str]:
-    """The day's metrics as OpenMetrics text: families grouped, each series' samples in time order."""
+) -> list[Metric]:
+    """The day's metric families, the live worker's (streams/metrics.py), each sample with its time.
+
+    Families come out grouped and each series' samples in time order, as promtool needs them.
+    """
     if not result.updates:
         raise BackfillError("the day has no usable release: nothing to backfill")
     if step <= 0:
         raise BackfillError(f"step must be positive, not {step}")
     start = min(u.as_of_seconds for u in result.updates)
     end = max(u.as_of_seconds for u in result.updates) + tail
-    families = _metric_help()
 
-    def header(family: str) -> Iterator[str]:
-        kind, help_text = families[family]
-        yield f"# TYPE {family} {kind}"
-        yield f"# HELP {family} {help_text}"
+    # Per gauge family and series (its label values): the (time, value) changes, in time order.
+    gauges: dict[Family, dict[tuple[str, ...], list[tuple[float, float]]]] = {}
 
-    # Per series (its labels): the (time, value) changes of each gauge, in time order.
-    gauges: dict[str, dict[tuple[tuple[str, str], ...], list[tuple[float, float]]]] = {}
-
-    def change(family: str, t: float, value: float, **labels: str) -> None:
-        gauges.setdefault(family, {}).setdefault(tuple(labels.items()), []).append((t, value))
+    def change(family: Family, t: float, value: float, *labels: str) -> None:
+        gauges.setdefault(family, {}).setdefault(labels, []).append((t, value))
 
     for u in sorted(result.updates, key=lambda u: u.as_of_seconds):
-        t, where = u.as_of_seconds, {"election": u.election, "region": u.region_code}
-        change("turnout_watch_region_turnout_percent", t, u.value, **where)
-        change("turnout_watch_region_as_of_timestamp_seconds", t, u.as_of_seconds, **where)
-        if u.delta == u.delta:  # as live: delta and rate only once the region had a previous figure
-            change("turnout_watch_region_delta_points", t, u.delta, **where)
-            change("turnout_watch_region_rate_points_per_hour", t, u.rate, **where)
+        t, where = u.as_of_seconds, (u.election, u.region_code)
+        change(TURNOUT, t, u.value, *where)
+        change(AS_OF, t, u.as_of_seconds, *where)
+        if u.delta == u.delta:  # delta and rate only once the region had a previous figure
+            change(DELTA, t, u.delta, *where)
+            change(RATE, t, u.rate, *where)
         if u.jump_z == u.jump_z:
-            change("turnout_watch_region_jump_z", t, u.jump_z, **where)
+            change(JUMP_Z, t, u.jump_z, *where)
     for e in sorted(result.estimates, key=lambda e: datetime.fromisoformat(e.as_of).timestamp()):
-        t, where = datetime.fromisoformat(e.as_of).timestamp(), {"election": e.election, "region": e.region_code}
-        change("turnout_watch_region_observed_turnout_percent", t, e.estimate, **where)
-        change("turnout_watch_region_observed_se_points", t, e.se, **where)
-        change("turnout_watch_region_observed_stations", t, float(e.stations), **where)
-        change("turnout_watch_region_official_minus_observed_points", t, e.gap, **where)
+        t, where = datetime.fromisoformat(e.as_of).timestamp(), (e.election, e.region_code)
+        change(OBSERVED, t, e.estimate, *where)
+        change(OBSERVED_SE, t, e.se, *where)
+        change(OBSERVED_STATIONS, t, float(e.stations), *where)
+        change(OBSERVED_GAP, t, e.gap, *where)
     # Live, "last flag" is the time the worker raised it; a backfill has only the flag's own hour.
     for flag in sorted(result.flags, key=lambda f: datetime.fromisoformat(f.as_of).timestamp()):
         t = datetime.fromisoformat(flag.as_of).timestamp()
-        where = {"election": flag.election, "region": flag.region_code}
-        kind = {"detector": flag.detector, "severity": flag.severity}
-        change("turnout_watch_region_last_flag_timestamp_seconds", t, t, **where, **kind)
-        change("turnout_watch_region_last_flag_as_of_timestamp_seconds", t, t, **where, **kind)
+        which = (flag.election, flag.region_code, flag.detector, flag.severity)
+        change(LAST_FLAG, t, t, *which)
+        change(LAST_FLAG_AS_OF, t, t, *which)
 
+    out: list[Metric] = []
     for family, series in gauges.items():
-        yield from header(family)
-        for labelled, changes in sorted(series.items()):
-            ticks = _ticks(changes[0][0], end, step, (t for t, _ in changes))
-            labels = _labels(**dict(labelled))
-            for t, value in _step_series(changes, ticks):
-                yield f"{family}{labels} {_num(value)} {t:.3f}"
+        gauge = family.gauge()
+        for labels, changes in sorted(series.items()):
+            for t, value in _step_series(changes, _ticks(changes[0][0], end, step, (t for t, _ in changes))):
+                gauge.add_metric(labels, value, timestamp=t)
+        out.append(gauge)
 
     day_ticks = _ticks(start, end, step, [])
-    regions = sorted({u.region_code for u in result.updates})
-    yield from header("turnout_watch_region_info")
-    for code in regions:
-        labels = _labels(region=code, name=names.get(code, code))
+    info = REGION_INFO.gauge()
+    for code in sorted({u.region_code for u in result.updates}):
         for t in day_ticks:
-            yield f"turnout_watch_region_info{labels} 1.0 {t:.3f}"
+            info.add_metric((code, names.get(code, code)), 1.0, timestamp=t)
+    out.append(info)
 
-    flag_times: dict[tuple[str, str], list[float]] = {(d, s): [] for d in DETECTORS for s in SEVERITIES}
+    # Counters are cumulative from 0 at the day's first release: at each tick, how many happened by then.
+    flag_times: dict[tuple[str, ...], list[float]] = {(d, s): [] for d in DETECTORS for s in SEVERITIES}
     for flag in result.flags:
         flag_times.setdefault((flag.detector, flag.severity), []).append(datetime.fromisoformat(flag.as_of).timestamp())
     release_times = sorted({u.as_of_seconds for u in result.updates})
-    counters = {
-        "turnout_watch_flags": {
-            _labels(detector=d, severity=s): sorted(times) for (d, s), times in sorted(flag_times.items())
-        },
-        "turnout_watch_events_processed": {_labels(stream="releases"): release_times},
-    }
-    for family, series in counters.items():
-        yield from header(family)
-        for labels, times in series.items():
+    counted: list[tuple[Family, dict[tuple[str, ...], list[float]]]] = [
+        (FLAGS, {kind: sorted(times) for kind, times in sorted(flag_times.items())}),
+        (EVENTS, {("releases",): release_times}),
+    ]
+    for family, events in counted:
+        counter = family.counter()
+        for kind, times in events.items():
             for t in _ticks(start, end, step, times):
-                yield f"{family}_total{labels} {float(bisect_right(times, t))} {t:.3f}"
-    yield "# EOF"
+                counter.add_metric(kind, float(bisect_right(times, t)), timestamp=t)
+        out.append(counter)
+    return out
+
+
+def openmetrics_text(families: list[Metric]) -> str:
+    """OpenMetrics text of timestamped families, by client_python's writer (ends with `# EOF`)."""
+    text: bytes = generate_latest(_Day(families))  # type: ignore[no-untyped-call]  # the writer is unannotated
+    return text.decode("utf-8")
 
 
 def backfill_day(
@@ -197,13 +205,13 @@ def backfill_day(
             "(Debian: apt-get install prometheus)"
         )
     result = detect_day(day, history_dir=history_dir)
-    lines = list(openmetrics_lines(result, region_names(), step=step, tail=tail))
-    series = {line.rsplit(" ", 2)[0] for line in lines if not line.startswith("#")}
+    families = day_families(result, region_names(), step=step, tail=tail)
+    samples = [(s.name, tuple(sorted(s.labels.items()))) for family in families for s in family.samples]
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="tw-backfill-") as tmp:
         path = keep_openmetrics or Path(tmp) / f"{day.election.election}.om.txt"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        path.write_text(openmetrics_text(families), encoding="utf-8")
         run = subprocess.run(
             [tool, "tsdb", "create-blocks-from", "openmetrics", str(path), str(out_dir)],
             capture_output=True,
@@ -220,8 +228,8 @@ def backfill_day(
     return BackfillResult(
         election=day.election.election,
         openmetrics=path,
-        series=len(series),
-        samples=sum(1 for line in lines if not line.startswith("#")),
+        series=len(set(samples)),
+        samples=len(samples),
         start=datetime.fromtimestamp(min(times), tz),
         end=datetime.fromtimestamp(max(times) + tail, tz),
         promtool_output=(run.stdout + run.stderr).strip(),
