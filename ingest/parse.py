@@ -201,7 +201,8 @@ def html_to_text(html: str, selector: str | None = None) -> tuple[str, bool]:
     if not html.strip():
         return "", selector is None
     try:
-        doc = lxml.html.document_fromstring(html)
+        # An HtmlElement (text_content, drop_tree), as in pages.py; lxml-stubs type it a plain _Element.
+        doc: lxml.html.HtmlElement = lxml.html.document_fromstring(html)
     except (etree.ParserError, ValueError):
         return "", False
     for bad in doc.xpath("//script|//style|//noscript"):

@@ -13,11 +13,12 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from turnout_watch.core.dayfile import Election, parse_event
+from turnout_watch.core.dayfile import CecRelease, Election, parse_event
 from turnout_watch.core.errors import TurnoutWatchError
 from turnout_watch.core.gazetteer import default_gazetteer
 from turnout_watch.core.normalize import normalize_release
-from turnout_watch.core.topics import TopicNames, encode_record
+from turnout_watch.core.records import encode
+from turnout_watch.core.topics import TopicNames
 
 
 class KafkaSink:
@@ -28,6 +29,8 @@ class KafkaSink:
     def records(self, event: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """(raw record, normalised record) for one `cec_release` event; raises if nothing can be placed."""
         release = parse_event(event, "scraped release")
+        if not isinstance(release, CecRelease):  # the scraper builds only cec_release events
+            raise TurnoutWatchError(f"the scraper's sink takes cec_release events, not {event.get('type')!r}")
         normalized = normalize_release(release, self.election.date, self.gazetteer, election=self.election)
         if normalized.release is None:
             raise TurnoutWatchError("; ".join(normalized.problems))
@@ -37,7 +40,7 @@ class KafkaSink:
         raw, record = self.records(event)
         key = self.election.election.encode()
         sends = [
-            await self.producer.send(self.topics.raw_releases, encode_record(raw), key=key),
-            await self.producer.send(self.topics.releases, encode_record(record), key=key),
+            await self.producer.send(self.topics.raw_releases, encode(raw), key=key),
+            await self.producer.send(self.topics.releases, encode(record), key=key),
         ]
         await asyncio.gather(*sends)

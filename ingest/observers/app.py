@@ -1,7 +1,8 @@
 """`create_app(settings)`: the observer intake's aiohttp application (aiohttp-demos layout).
 
 Resources (database, spool, producer, intake) are opened and closed in `cleanup_ctx` and held under
-typed `web.AppKey`s; `routes.py` only wires routes; `views.py` maps domain errors to HTTP answers.
+the typed `web.AppKey`s of `typedefs.py`; `routes.py` only wires routes; `views.py` maps domain errors
+to HTTP answers. Imports run one way: app -> routes -> views -> typedefs.
 """
 
 from __future__ import annotations
@@ -19,21 +20,16 @@ from ingest.observers.intake import Intake
 from ingest.observers.metrics import IntakeMetrics
 from ingest.observers.publisher import DurablePublisher
 from ingest.observers.ratelimit import RateLimiter
+from ingest.observers.routes import setup_routes
 from ingest.observers.spool import Spool
+from ingest.observers.typedefs import ELECTION, INTAKE, LIMITER, METRICS, PUBLISHER, REGISTRY, SETTINGS
+from ingest.observers.views import middlewares
 from turnout_watch.core.dayfile import Election, read_election
 from turnout_watch.core.errors import TurnoutWatchError
 from turnout_watch.core.settings import Settings
 from turnout_watch.core.topics import TopicNames, ensure_topics
 
 log = logging.getLogger(__name__)
-
-SETTINGS = web.AppKey("settings", Settings)
-ELECTION = web.AppKey("election", Election)
-REGISTRY = web.AppKey("registry", CollectorRegistry)
-METRICS = web.AppKey("metrics", IntakeMetrics)
-INTAKE = web.AppKey("intake", Intake)
-PUBLISHER = web.AppKey("publisher", DurablePublisher)
-LIMITER = web.AppKey("limiter", RateLimiter)
 
 
 def load_election(path: Path) -> Election:
@@ -75,9 +71,6 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings, election: Election | None = None) -> web.Application:
-    from ingest.observers.routes import setup_routes
-    from ingest.observers.views import middlewares
-
     if election is None:
         if settings.observers_day is None:
             raise ObserverIntakeError("say which election the intake is for: --day DAY_FILE (or observers_day)")

@@ -13,7 +13,7 @@ import json
 import sqlite3
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +25,7 @@ from ingest.observers.registry import Station, load_stations
 from ingest.observers.tokens import TokenRecord, authenticate, load_tokens
 from ingest.observers.validation import CheckedCount, ItemError, PriorCount, check_count
 from turnout_watch.core.dayfile import Election
+from turnout_watch.core.records import encode
 
 
 @dataclass
@@ -173,7 +174,7 @@ class Intake:
     def _reserve(self, checked: CheckedCount) -> None:
         self._inflight[checked.report_id] = asyncio.get_running_loop().create_future()
         prior = PriorCount(
-            checked.observed_ts, checked.record["observed_at"], checked.record["voted"], checked.report_id
+            checked.observed_ts, checked.record.observed_at.isoformat(), checked.record.voted, checked.report_id
         )
         self.history[(checked.station.station, checked.source)].append(prior)
 
@@ -189,17 +190,17 @@ class Intake:
     async def _store(
         self, fresh: list[tuple[int, CheckedCount]], answers: list[dict[str, Any] | None], now: datetime
     ) -> None:
-        accepted_at = now.astimezone(self.election.tz).isoformat(timespec="milliseconds")
-        for _, checked in fresh:
-            checked.record["accepted_at"] = accepted_at
+        accepted = now.astimezone(self.election.tz)
+        accepted_at = accepted.isoformat(timespec="milliseconds")  # as the record spells it
+        keyed = [(checked.station.station, replace(checked.record, accepted_at=accepted)) for _, checked in fresh]
         try:
-            where = await self.publisher.publish([(c.station.station, c.record) for _, c in fresh])
+            where = await self.publisher.publish(keyed)
         except BaseException as exc:
             for _, checked in fresh:
                 self._release(checked, exc)
             raise
         rows = []
-        for (index, checked), stored in zip(fresh, where, strict=True):
+        for (index, checked), (_, record), stored in zip(fresh, keyed, where, strict=True):
             answer = {
                 "status": "accepted",
                 "report_id": checked.report_id,
@@ -214,11 +215,10 @@ class Intake:
             key = (checked.station.station, checked.source)
             latest = self.last.get(key)
             if latest is None or datetime.fromisoformat(latest["observed_at"]).timestamp() <= checked.observed_ts:
-                self.last[key] = checked.record
+                self.last[key] = record.to_dict()
             rows.append(
-                (checked.report_id, checked.station.station, checked.source, checked.record["observed_at"],
-                 checked.observed_ts, checked.record["voted"], checked.fingerprint,
-                 json.dumps(checked.record, ensure_ascii=False), json.dumps(answer))
+                (checked.report_id, checked.station.station, checked.source, record.observed_at.isoformat(),
+                 checked.observed_ts, record.voted, checked.fingerprint, encode(record).decode(), json.dumps(answer))
             )  # fmt: skip
             self._release(checked, None)
         with self.conn:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -28,9 +27,10 @@ from aiokafka.errors import KafkaError
 
 from ingest.observers.errors import NotDurableError, SpoolError
 from ingest.observers.spool import Spool, SpoolEntry
-from turnout_watch.core.errors import TurnoutWatchError
+from turnout_watch.core.errors import RecordError, TurnoutWatchError
+from turnout_watch.core.records import ObserverCount, decode, encode
 from turnout_watch.core.settings import Settings
-from turnout_watch.core.topics import encode_record, ensure_topics
+from turnout_watch.core.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,7 @@ class DurablePublisher:
         self._delivered: set[int] = set()  # spool seqs acknowledged out of order
         self._wake = asyncio.Event()
         self._drainer: asyncio.Task[None] | None = None
+        self._stopping = False  # the drainer's loop ends on it even if a cancel is lost (below)
         self._topics_ready = False
 
     @property
@@ -86,11 +87,16 @@ class DurablePublisher:
                 await producer.stop()
             self.spooling = True
             return False
+        except asyncio.CancelledError:  # stopped while connecting: close the half-started producer too
+            with contextlib.suppress(Exception):
+                await producer.stop()
+            raise
         self.producer = producer
         return True
 
     async def stop(self) -> None:
         if self._drainer:
+            self._stopping = True
             self._drainer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._drainer
@@ -98,7 +104,7 @@ class DurablePublisher:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.producer.stop(), self.timeout + 1)
 
-    async def publish(self, records: list[tuple[str, dict[str, Any]]]) -> list[Stored]:
+    async def publish(self, records: list[tuple[str, ObserverCount]]) -> list[Stored]:
         """Return only once every record is durable, saying where; NotDurableError if one is not."""
         if not records:
             return []
@@ -110,7 +116,7 @@ class DurablePublisher:
         for key, value in records:
             try:
                 fut = await asyncio.wait_for(
-                    self.producer.send(self.topic, encode_record(value), key=key.encode()), self.timeout
+                    self.producer.send(self.topic, encode(value), key=key.encode()), self.timeout
                 )
                 futures.append(fut)
             except (KafkaError, TimeoutError) as exc:  # never enqueued: nothing can land later
@@ -120,7 +126,7 @@ class DurablePublisher:
         if live:
             await asyncio.wait(live, timeout=self.timeout)
         where: list[Stored] = []
-        to_spool: list[tuple[str, dict[str, Any]]] = []
+        to_spool: list[tuple[str, ObserverCount]] = []
         limbo: list[asyncio.Future[Any] | None] = []
         for (key, value), fut in zip(records, futures, strict=True):
             if fut is not None and fut.done() and not fut.cancelled() and fut.exception() is None:
@@ -177,8 +183,8 @@ class DurablePublisher:
                 batch = await consumer.getmany(*partitions, timeout_ms=200)
                 for messages in batch.values():
                     for message in messages:
-                        with contextlib.suppress(ValueError, TypeError, AttributeError):
-                            rid = json.loads(message.value).get("report_id")
+                        with contextlib.suppress(RecordError):
+                            rid = decode(ObserverCount, message.value).report_id
                             if rid in report_ids:
                                 found.add(rid)
         finally:
@@ -186,9 +192,9 @@ class DurablePublisher:
         log.info("%d of %d uncertain sends had landed", len(found), len(report_ids))
         return found
 
-    async def _to_spool(self, records: list[tuple[str, dict[str, Any]]]) -> list[SpoolEntry]:
+    async def _to_spool(self, records: list[tuple[str, ObserverCount]]) -> list[SpoolEntry]:
         try:
-            entries = await self.spool.append(records)
+            entries = await self.spool.append([(key, record.to_dict()) for key, record in records])
         except SpoolError as exc:
             raise NotDurableError(f"the broker and the spool both failed: {exc}") from exc
         self.spooling = True
@@ -196,9 +202,13 @@ class DurablePublisher:
         return entries
 
     async def _drain_forever(self) -> None:
-        while True:
+        # Python 3.11's wait_for loses a cancel that arrives as its awaitable completes (a record just
+        # spooled sets the event; a connect attempt fails): the loop also checks `_stopping`, so stop()
+        # never waits forever, and the wake-up wait uses asyncio.timeout, which loses none.
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), 0.5)
+                async with asyncio.timeout(0.5):
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 await self.drain_once()
@@ -249,7 +259,7 @@ class DurablePublisher:
                     self._delivered.add(entry.seq)
                     continue
                 sends[entry.seq] = await asyncio.wait_for(
-                    self.producer.send(self.topic, encode_record(entry.value), key=entry.key.encode()), self.timeout
+                    self.producer.send(self.topic, encode(entry.value), key=entry.key.encode()), self.timeout
                 )
             if sends:
                 await asyncio.wait(list(sends.values()), timeout=self.timeout)

@@ -6,7 +6,7 @@ from aiohttp import web
 from prometheus_client.aiohttp import make_aiohttp_handler
 
 from ingest.observers import views
-from ingest.observers.app import REGISTRY
+from ingest.observers.typedefs import REGISTRY
 
 
 def setup_routes(app: web.Application) -> None:

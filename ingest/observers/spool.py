@@ -8,6 +8,9 @@ acknowledged to anyone (its fsync had not returned), so it is dropped on open.
 
 The window that remains: a crash after the broker acknowledged a drained chunk but before the offset
 was written re-publishes that chunk on restart. Consumers therefore still dedupe on `report_id`.
+
+Each line is `{"key": ..., "value": ...}`; the value is a record's payload as the topic carries it
+(`ObserverCount.to_dict()`, which the publisher's codec sends as it is).
 """
 
 from __future__ import annotations

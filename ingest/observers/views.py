@@ -20,10 +20,10 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from ingest.observers.app import ELECTION, INTAKE, LIMITER, METRICS, PUBLISHER, SETTINGS
 from ingest.observers.errors import NotDurableError
 from ingest.observers.metrics import ROUTES
 from ingest.observers.tokens import AuthError, TokenRecord
+from ingest.observers.typedefs import ELECTION, INTAKE, LIMITER, METRICS, PUBLISHER, SETTINGS
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

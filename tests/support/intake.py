@@ -1,17 +1,22 @@
-"""Helpers for the observer intake tests: a registry, tokens and a running server on loopback."""
+"""Helpers for the observer intake tests: a registry, tokens, the app under pytest-aiohttp's client, a
+running server on loopback (for what needs a real URL: the browser, the durability tests), and a broker
+address that refuses every connection (the intake then runs on its spool, with no broker at all)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import socket
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from aiohttp.test_utils import TestClient
 from aiokafka import AIOKafkaConsumer
+from pytest_aiohttp import AiohttpClient
 
 from ingest.observers import store
 from ingest.observers.app import create_app, load_election
@@ -38,11 +43,9 @@ def make_settings(bootstrap: str, data_dir: Path, **extra: Any) -> Settings:
 
 
 @dataclass
-class Intake:
+class _Tokens:
     settings: Settings
-    url: str
-    tokens: dict[str, str] = field(default_factory=dict)
-    app: web.Application | None = None
+    tokens: dict[str, str]
 
     @property
     def topic(self) -> str:
@@ -50,6 +53,30 @@ class Intake:
 
     def auth(self, name: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[name]}"}
+
+
+@dataclass
+class Intake(_Tokens):
+    """The app served on a real loopback port (`url`)."""
+
+    url: str = ""
+    app: web.Application | None = None
+
+
+@dataclass
+class IntakeClient(_Tokens):
+    """The app under pytest-aiohttp's test client: requests by path (`client.post("/v1/counts")`)."""
+
+    client: TestClient[web.Request, web.Application] = field(kw_only=True)
+
+
+@contextmanager
+def unreachable_broker() -> Iterator[str]:
+    """A loopback address where no broker will ever answer: the port is bound (so nothing else can take
+    it) but never listened on, so every connection is refused at once."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield f"127.0.0.1:{sock.getsockname()[1]}"
 
 
 def prepare_registry(settings: Settings) -> dict[str, str]:
@@ -73,6 +100,15 @@ def prepare_registry(settings: Settings) -> dict[str, str]:
     return tokens
 
 
+async def intake_client(
+    aiohttp_client: AiohttpClient, settings: Settings, tokens: dict[str, str] | None = None
+) -> IntakeClient:
+    """`aiohttp_client(create_app(settings))` with the test registry; closed by the fixture after the test."""
+    tokens = tokens if tokens is not None else prepare_registry(settings)
+    client = await aiohttp_client(create_app(settings, ELECTION))
+    return IntakeClient(settings, tokens, client=client)
+
+
 @asynccontextmanager
 async def running_intake(settings: Settings, tokens: dict[str, str] | None = None) -> AsyncIterator[Intake]:
     """The real app on a real loopback port."""
@@ -84,7 +120,7 @@ async def running_intake(settings: Settings, tokens: dict[str, str] | None = Non
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     try:
-        yield Intake(settings, f"http://127.0.0.1:{port}", tokens, app)
+        yield Intake(settings, tokens, f"http://127.0.0.1:{port}", app)
     finally:
         await runner.cleanup()
 

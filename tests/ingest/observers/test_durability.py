@@ -17,7 +17,6 @@ from typing import Any
 import aiohttp
 import pytest
 
-from ingest.observers.spool import Spool
 from tests.support.intake import Intake, make_settings, read_topic, running_intake
 from turnout_watch.services.broker import EmbeddedBroker, launch_broker
 
@@ -147,17 +146,3 @@ async def test_broker_restarted_spool_survives_server_restart_and_drains(
             assert_exactly_once_in_order(records, {f"75-0001-{n}" for n in range(6, 21)})
         finally:
             restarted.stop()
-
-
-async def test_spool_drops_a_torn_last_line_and_keeps_its_offset(tmp_path: Path) -> None:
-    spool = Spool(tmp_path)
-    await spool.append([("a", {"n": 1}), ("b", {"n": 2}), ("c", {"n": 3})])
-    await spool.mark_drained(1)
-    spool.close()
-    with open(tmp_path / "spool.jsonl", "ab") as fh:
-        fh.write(b'{"key": "d", "val')  # a crash mid-write: never acknowledged
-    reopened = Spool(tmp_path)
-    assert [e.value["n"] for e in reopened.pending(10)] == [2, 3]
-    await reopened.mark_drained(3)
-    assert len(reopened) == 0 and (tmp_path / "spool.jsonl").stat().st_size == 0
-    reopened.close()
