@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SPEED ?= 600
 DAY ?= data/elections/kz-2022-11-20-presidential.jsonl
 
-.PHONY: demo test venv system-deps lint bench clean
+.PHONY: demo test test-fast venv system-deps lint bench clean
 
 $(BIN)/turnout-watch: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -41,8 +41,13 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
-## Lint, type-check and run the whole test suite (real tansu broker, real promtool).
+## The fast loop: everything that needs no broker and no child processes (about 20 s).
+test-fast: venv
+	$(BIN)/pytest -m "not integration"
+
+## Lint, type-check, check the layers and run the whole test suite (real tansu broker, real promtool).
 test: system-deps venv lint
 	$(BIN)/pytest
 

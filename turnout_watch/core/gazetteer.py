@@ -19,6 +19,7 @@ from datetime import date, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, TypeVar, cast
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from turnout_watch.core.errors import ConfigError, RegionNotInForceError, UnknownRegionError
 
@@ -107,6 +108,12 @@ class Region:
     old_codes: tuple[str, ...] = ()
     changes: tuple[Change, ...] = ()
     spellings: tuple[str, ...] = field(default=(), repr=False, compare=False)  # besides the 3 names
+    timezone: str = "Asia/Almaty"  # IANA zone; tzdata holds its history, so polls open and close on its clock
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The unit's own clock, with its history: a UTC offset is only ever read from it on a date."""
+        return ZoneInfo(self.timezone)
 
     def in_force(self, on: date) -> bool:
         """Whether the unit existed on ``on``, so a figure for it that day can be real."""
@@ -138,12 +145,17 @@ def _region_from_toml(raw: dict[str, Any]) -> Region:
         if unknown := raw.keys() - {f.name for f in fields(Region)}:
             raise KeyError(f"unknown keys {sorted(unknown)}")
         text = {k: _typed(raw[k], str, k) for k in ("code", "name", "kind", "name_ru", "name_kk")}
+        zone = _typed(raw.get("timezone", Region.timezone), str, "timezone")
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise TypeError(f"timezone {zone!r} is not an IANA zone tzdata knows") from exc
         since, until = (None if raw.get(k) is None else _typed(raw[k], date, k) for k in ("valid_from", "valid_until"))
         return Region(
             code=text["code"], name=text["name"], kind=cast(Kind, text["kind"]), name_ru=text["name_ru"],
             name_kk=text["name_kk"], valid_from=since, valid_until=until,
             predecessors=_strings(raw, "predecessors"), successors=_strings(raw, "successors"),
-            old_codes=_strings(raw, "old_codes"), spellings=_strings(raw, "spellings"),
+            old_codes=_strings(raw, "old_codes"), spellings=_strings(raw, "spellings"), timezone=zone,
             changes=tuple(Change(_typed(c["date"], date, "date"), _typed(c["note"], str, "note"))
                           for c in raw.get("changes", ())),
         )  # fmt: skip
