@@ -20,8 +20,9 @@ from zoneinfo import ZoneInfo
 
 import lxml.html
 from lxml import etree
+from rapidfuzz import fuzz, process
 
-from turnout_watch.core.errors import RegionNotInForceError
+from turnout_watch.core import morph
 from turnout_watch.core.gazetteer import NATIONAL, Gazetteer, default_gazetteer
 
 __all__ = ["Lang", "ParsedRelease", "html_to_text", "parse_release", "parse_text"]
@@ -73,18 +74,25 @@ _MONTHS = {
 _DATE_NUMERIC = re.compile(r"\b(?:(\d{4})-(\d{2})-(\d{2})|(\d{1,2})\.(\d{1,2})\.(\d{4}))\b")
 _DATE_WORDS = re.compile(r"\b(\d{1,2})\s+([^\W\d_]{3,})\.?\s+(\d{4})\b|\b([^\W\d_]{3,})\.?\s+(\d{1,2}),?\s+(\d{4})\b")
 # As-of keywords before a time ("на 10.00", "as of 10:00", "сағат 10:00") or Kazakh case endings after it.
-_ASOF_BEFORE = r"(?:по\s+состоянию\s+на|на|к|as\s+of|as\s+at|by|at|сағат|saǵat|sagat)"
-_KK_AFTER = r"(?:\s*-?\s*(?:ге|ге\s+дейін|дегі|де|дағы|қа|ке|те|тегі|ge|degi|de))(?!\w)"
+_ASOF_BEFORE = r"(?:по\s+состоянию\s+на|по\s+данным\s+на|на|к|as\s+of|as\s+at|by|at|сағат|saǵat|sagat|sağat)"
+# Kazakh case endings on a time ("12.00-дегі", "14-ке дейін", "16:05-tegi", "22-00-дегі"), any script.
+_KK_AFTER = (
+    r"(?:\s*-?\s*(?:[гқк][еа]|[гқк][еа]\s+дейін|[дт][еа]г?[іы]?|[дт][еа]|[дт]ағы|[дт]егі|"
+    r"[gqk][ea]|[dt]eg[iı]|[dt]ag[iı]|[dt][ea]|[gq][ea]\s+de[iı]in))(?!\w)"
+)
+# "20 часов", "10 утра", "14 часам": an hour with the word for it, after an as-of keyword.
+_HOUR_WORD = r"(?P<hw>\s*(?:час\w*|ч\b\.?|утра|дня|вечера|o'clock))"
 _AMPM = r"(?P<ampm>[ap])\.?\s?m\.?"
 _TIME = re.compile(
-    rf"(?:(?P<kw>{_ASOF_BEFORE})\s+)?(?<![\d.,:])(?P<h>\d{{1,2}})(?:(?P<sep>[:.])(?P<m>\d{{2}}))?"
-    rf"(?:\s*{_AMPM}|(?P<kk>{_KK_AFTER}))?(?![\d%])",
+    rf"(?:(?P<kw>{_ASOF_BEFORE})\s+)?(?<![\d.,:])(?P<h>\d{{1,2}})(?:(?P<sep>[:.]|-(?=\d\d-))(?P<m>\d{{2}}))?"
+    rf"(?:\s*{_AMPM}|(?P<kk>{_KK_AFTER})|{_HOUR_WORD})?(?![\d%])",
     re.IGNORECASE,
 )
 _ENUMERATOR = re.compile(r"^\s*(?:\d{1,2}[.)]|\(\d{1,2}\)|[•·*▪►-])\s+")
 _SEGMENT_SPLIT = re.compile(r";|(?<=[%\d])\s*\.\s+|\n")
 _NUMBER = re.compile(
-    r"(?<![\w.,])(?P<num>\d{1,3}(?:[ \u00a0\u202f]\d{3})+|\d+(?:[.,]\d+)?)"
+    r"(?<![\w.,])(?P<num>\d{1,2},\s\d{1,2}(?=\s*(?:%|процент|пайыз|paıyz|paiyz))|"
+    r"\d{1,3}(?:[ \u00a0\u202f]\d{3})+|\d+(?:[.,]\d+)?)"
     r"(?P<pct>\s*(?:%|процент\w*|пайыз\w*|percent|per\s+cent))?(?![\w])",
     re.IGNORECASE,
 )
@@ -146,6 +154,9 @@ class ParsedRelease:
     unparsed: list[str] = field(default_factory=list)
     unknown_regions: list[dict[str, Any]] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # units in force that day the release did not give
+    # Names placed by an unambiguous near match: {"name": as written, "code", "value", "as": spelling}.
+    corrected: list[dict[str, Any]] = field(default_factory=list)
+    next_release: datetime | None = None  # the commission's announced time of its next release
 
     def figures(self) -> dict[str, float]:
         """Every placed figure by code, the national one under ``KZ`` (the pipeline's key)."""
@@ -166,6 +177,8 @@ class ParsedRelease:
             "unparsed": self.unparsed,
             "unknown_regions": self.unknown_regions,
             "missing": self.missing,
+            "corrected": self.corrected,
+            "next_release": self.next_release.isoformat() if self.next_release else None,
         }
 
 
@@ -245,17 +258,33 @@ class _Item:
 
 @functools.lru_cache(maxsize=1 << 16)
 def _lookup(gazetteer: Gazetteer, on: date | None, text: str) -> tuple[str | None, str] | None:
-    """(code, "") for a known name; (None, why) for a known unit not in force on `on`; None if unknown.
+    """(code, "") for a known name in any of its forms; (None, why) for a known unit not in force on
+    `on` or a form two units share; None if unknown.
 
     Cached across releases: every release of a day repeats the same few hundred word windows, and
     normalising them is most of the parser's time.
     """
-    if gazetteer.find(text) is None:
+    codes = gazetteer.find_forms(text)
+    if not codes:
         return None
-    try:
-        return gazetteer.resolve(text, on=on).code, ""
-    except RegionNotInForceError as exc:
-        return None, str(exc)
+    if on is not None:
+        in_force = [c for c in codes if gazetteer.get(c).in_force(on)]
+        if not in_force:
+            code = min(codes)
+            return None, f"{gazetteer.get(code).name} ({code}) was not in force on {on} (asked for {text!r})"
+        codes = frozenset(in_force)
+    if len(codes) > 1:
+        return None, f"{text!r} may be any of {sorted(codes)}"
+    return next(iter(codes)), ""
+
+
+_is_unit_word = morph.is_unit_word
+
+
+# A name followed by these is the clock or the commission, not a figure's owner ("по времени Астаны",
+# "Астана уақыты бойынша", "комиссиями городов Астана и Алматы").
+_NOT_OWNER_AFTER = ("времен", "уақыт", "уакыт", "time", "комисси", "избирательн", "сайлау", "election", "commission")
+_NOT_OWNER_BEFORE = ("времен", "time")
 
 
 class _Resolver:
@@ -285,6 +314,19 @@ def _mentions(segment: str, blocked: list[tuple[int, int]], resolve: _Resolver) 
                 hit = resolve(segment[start:end])
                 if hit is not None:
                     code, problem = hit
+                    before = words[i - 1].group().casefold() if i else ""
+                    after = words[i + width].group().casefold() if i + width < len(words) else ""
+                    if after.startswith(_NOT_OWNER_AFTER) or before.startswith(_NOT_OWNER_BEFORE):
+                        i += width
+                        break
+                    if (
+                        code is not None
+                        and code != NATIONAL
+                        and ((after and _is_unit_word(after)) or (before and _is_unit_word(before)))
+                    ):
+                        # "Алматы" beside a unit word the name did not take in: the whole phrase
+                        # names something else (Алматы облысы is not Алматы); never place it.
+                        code, problem = None, f"unit word beside {segment[start:end]!r} not understood"
                     items.append(_Item(start, end, "R", code, segment[start:end].strip(), problem=problem))
                     i += width
                     break
@@ -297,6 +339,77 @@ def _number(text: str) -> float:
     return float(re.sub(r"[ \u00a0\u202f]", "", text).replace(",", "."))
 
 
+def _numbered(patterns: list[str]) -> str:
+    """Join alternatives, giving each its own `val<i>` group (a regex names a group once)."""
+    return "|".join(p.replace("(?P<val>", f"(?P<val{i}>") for i, p in enumerate(patterns))
+
+
+_VAL = (
+    r"(?<![\d.,])(?P<val>\d{1,2}(?:[.,]\s?\d{1,2})?|100)\s*(?:%|процент\w*|пайыз\w*|paıyz\w*|paiyz\w*|percent|per\s+cent)"
+    r"(?:\s*-?\s*(?:ы|і|ін|ын)\b)?"
+)
+# The national figure in each language's own sentence. Each pattern ties the value to words that
+# only the country-wide figure carries ("of the total number", "от общего количества", "азаматтардың
+# жалпы санының"); a region sentence never uses them, so nothing else is read as national.
+_NATIONAL = re.compile(
+    _numbered(
+        [
+            # ru: "бюллетени получили 63,1% от общего количества", "... 65,67% от всех избирателей"
+            rf"{_VAL}\s+(?:от\s+(?:общего|всех|числа|включ[её]нных|зарегистрированных)|казахстанцев)",
+            rf"(?:бюллетени|бюллетень)\s+получили\s+{_VAL}",
+            rf"{_VAL}\s+(?:избирателей|граждан)\s+получили\s+бюллетени",
+            rf"(?:(?:общая|итоговая)\s+явка|явка\s+по\s+стране|по\s+стране\s+явка|в\s+целом\s+по\s+стране)"
+            rf"(?:\s+\w+){{0,3}}?\s+(?:составила|составляет|достигла|-)?\s*{_VAL}",
+            # kk: "азаматтардың жалпы санының 54,19%", "сайлаушылардың 68,48 пайызы", "Республика бойынша 63 %"
+            rf"(?:азаматтард|сайлаушылард)\w*\s+жалпы\s+сан\w*\s+{_VAL}",
+            rf"(?:тізім\w*|списк\w*)\s+енгізілген\s+(?:азаматтард|сайлаушылард)\w*\s+{_VAL}",
+            rf"(?:Республика|Еліміз|Ел)\s+бойынша(?:\s+\w+){{0,6}}?\s+{_VAL}",
+            r"(?:azamattard|saılaýshylard|sailaushylard)\w*\s+jalpy\s+san\w*\s+" + _VAL,
+            rf"(?:barlyq|барлық)\s+(?:adamn|адамн)\w*\s+{_VAL}",
+            # en: "54.09% of the total", "23.37 percent voter turnout", "turnout in Kazakhstan made 75.1"
+            rf"{_VAL}\s+(?:of\s+(?:the\s+)?(?:all|total|registered)|voter\s+turnout|of\s+voters)",
+            rf"(?:voter\s+)?turnout(?:\s+in\s+Kazakhstan)?(?:\s+for\s+the\s+\w+)?\s+(?:made|was|stood\s+at|"
+            rf"reached|is|at|of)\s+{_VAL}",
+            rf"ballots\s+were\s+received\s+by\s+{_VAL}",
+        ]
+    ),
+    re.IGNORECASE,
+)
+# Words one of which every _NATIONAL sentence holds: the costly pattern runs only where one does.
+_NATIONAL_CUES = (
+    "от ", "казахстанц", "получили", "явка", "стране", "азаматтард", "сайлаушылард", "бойынша", "jalpy",
+    "barlyq", "барлық", " of ", "turnout", "ballots",
+)  # fmt: skip
+# "Информация ... будет представлена в 14.00", "next update at 14:00", "келесі ... сағат 14.00-де".
+_NEXT = re.compile(
+    r"(?:будет\s+представлена|будут\s+представлены|будет\s+опубликована|next\s+(?:update|data|release)\w*"
+    r"(?:\s+\w+){0,3}?|келесі\s+(?:\w+\s+){0,4}?сағат)\s+(?:в|at|к)?\s*(?P<h>\d{1,2})[.:](?P<m>\d{2})",
+    re.IGNORECASE,
+)
+
+
+def _national(text: str, skip: list[tuple[int, int]]) -> tuple[float | None, list[tuple[int, int]], str]:
+    """The national figure stated in the commission's own sentence, its span (masked afterwards) and
+    a note when two such sentences disagree (then none is returned: never guess which is right)."""
+    found: dict[float, tuple[int, int]] = {}
+    spans = []
+    folded = text.casefold()
+    if not any(cue in folded for cue in _NATIONAL_CUES):
+        return None, [], ""
+    for m in _NATIONAL.finditer(text):
+        if any(lo <= m.start() < hi for lo, hi in skip):
+            continue
+        name = next(k for k, v in m.groupdict().items() if v is not None and k.startswith("val"))
+        value = _number(m.group(name).replace(" ", ""))
+        spans.append((m.start(name), m.end(name)))
+        found.setdefault(value, (m.start(), m.end()))
+    if len(found) == 1:
+        return next(iter(found)), spans, ""
+    if found:
+        return None, spans, f"national figure stated twice: {sorted(found)}"
+    return None, spans, ""
+
+
 def _values(segment: str, table: bool) -> tuple[list[_Item], list[tuple[int, int]]]:
     """Candidate percentages: with a % sign if any has one, else decimals, else (tables) integers."""
     found: dict[int, list[_Item]] = {0: [], 1: [], 2: []}
@@ -304,6 +417,8 @@ def _values(segment: str, table: bool) -> tuple[list[_Item], list[tuple[int, int
     for m in _NUMBER.finditer(segment):
         num = m.group("num")
         spans.append((m.start(), m.end()))
+        if _APPROX_BEFORE.search(segment[max(0, m.start() - 24) : m.start()]) or _APPROX_AFTER.match(segment, m.end()):
+            continue  # "более 64%", "64%-дан астамы", "over 60%": a bound, not the figure
         if m.group("pct"):
             rank = 0
         elif re.fullmatch(r"\d+[.,]\d{1,2}", num):
@@ -317,12 +432,30 @@ def _values(segment: str, table: bool) -> tuple[list[_Item], list[tuple[int, int
     return best, spans
 
 
+_APPROX_BEFORE = re.compile(
+    r"(?:более|свыше|около|почти|порядка|примерно|больше|менее|over|more\s+than|about|nearly|almost|around|"
+    r"less\s+than|above|exceeded|превысила|превысил|превышает)(?:\s+чем)?\s*$",
+    re.IGNORECASE,
+)
+_APPROX_AFTER = re.compile(
+    r"\s*(?:%|процент\w*|пайыз\w*)?\s*-?\s*(?:[дтн][ае]н\s+(?:астам|асты|артық|жоғары|көп)|[гқк][ае]\s+жуық|"
+    r"жуық|шамасында|и\s+более|с\s+лишним|plus|or\s+more)",
+    re.IGNORECASE,
+)
+
+
 def _candidate_name(segment: str, spans: list[tuple[int, int]]) -> str:
     text = segment
     for start, end in sorted(spans, reverse=True):
         text = text[:start] + " " + text[end:]
     words = [w for w in _WORD.findall(text) if w.casefold() not in _STOPWORDS]
     return " ".join(words)
+
+
+def _rounded_same(a: float, b: float) -> bool:
+    """Whether one is the other written as a whole number (80 and 80,66; 32 and 32,25)."""
+    whole, exact = (a, b) if a == round(a) else (b, a) if b == round(b) else (None, None)
+    return whole is not None and exact is not None and whole != exact and int(exact) == whole
 
 
 class _Collector:
@@ -333,6 +466,7 @@ class _Collector:
         self.conflicts: set[str] = set()
         self.unparsed: list[str] = []
         self.unknown: list[dict[str, Any]] = []
+        self.near: list[tuple[str, float, str]] = []  # (name as written, value, segment): maybe a typo
 
     def place(self, mention: _Item, value: _Item, segment: str) -> None:
         if mention.code is None:
@@ -340,6 +474,11 @@ class _Collector:
             self.unknown.append({"name": mention.text, "value": value.value, "error": mention.problem})
             return
         code = mention.code
+        if code in self.figures and _rounded_same(self.figures[code], value.value):
+            # "80%" in a summary and "80,66%" in the list are one figure: keep the exact one.
+            if value.value != round(value.value):
+                self.figures[code] = value.value
+            return
         if code in self.figures and self.figures[code] != value.value:
             self.conflicts.add(code)
             self.unparsed.append(f"{segment.strip()} (conflicts with {self.figures[code]} for {code})")
@@ -353,9 +492,49 @@ class _Collector:
         self.unparsed.append(segment.strip())
         candidate = _candidate_name(segment, spans)
         if len(values) == 1 and not mentions and 0 < len(candidate.split()) <= 4:
-            self.unknown.append(
-                {"name": candidate, "value": values[0].value, "suggestions": self.gazetteer.suggest(candidate)}
-            )
+            self.near.append((candidate, values[0].value, segment.strip()))
+
+    def correct(self, on: date | None) -> list[dict[str, Any]]:
+        """Place a misspelt name only when exactly one unit this release has not named yet is near
+        it (and no named one is nearer); anything else stays in `unknown` with suggestions."""
+        corrected: list[dict[str, Any]] = []
+        units = [u for u in self.gazetteer if not u.is_national and (on is None or u.in_force(on))]
+        for name, value, segment in self.near:
+            scores = _nearness(name, units, self.gazetteer)
+            open_ = [(score, code) for code, score in scores.items() if code not in self.figures]
+            named = max((score for code, score in scores.items() if code in self.figures), default=0.0)
+            close = [(score, code) for score, code in open_ if score >= _NEAR]
+            if len(close) == 1 and close[0][0] > named and value not in self.figures.values():
+                code = close[0][1]
+                self.figures[code] = value
+                self.names[code] = name
+                self.unparsed.remove(segment)
+                corrected.append({"name": name, "code": code, "value": value, "as": self.gazetteer.get(code).name})
+            else:
+                self.unknown.append({"name": name, "value": value, "suggestions": self.gazetteer.suggest(name)})
+        return corrected
+
+
+_NEAR = 88.0  # rapidfuzz ratio (0-100) of skeletons: one or two letters wrong in a region's name
+
+
+def _nearness(name: str, units: list[Any], gazetteer: Gazetteer) -> dict[str, float]:
+    """Best similarity of `name` (and its Kazakh suffix-stripped forms) to each unit's spellings."""
+    words = morph.skeleton(name)
+    # The name may carry words around it ("went to Pavodar region"): every run of 1-4 words.
+    runs = [words[i:j] for i in range(len(words)) for j in range(i + 1, min(len(words), i + 4) + 1)]
+    forms = {" ".join(run) for run in runs}
+    tokens = words
+    for i, token in enumerate(tokens):
+        forms |= {" ".join([*tokens[:i], stem, *tokens[i + 1 :]]) for stem in morph.strip_kazakh_suffixes(token)}
+    best: dict[str, float] = {}
+    for unit in units:
+        choices = [" ".join(morph.skeleton(s)) for s in gazetteer.spellings(unit.code)]
+        for form in forms:
+            hit = process.extractOne(form, choices, scorer=fuzz.ratio)
+            if hit is not None:
+                best[unit.code] = max(best.get(unit.code, 0.0), float(hit[1]))
+    return best
 
 
 def _pair(items: list[_Item]) -> list[tuple[_Item, _Item]] | None:
@@ -408,25 +587,48 @@ def _find_date(text: str, lang: Lang) -> date | None:
     return None
 
 
-def _times(text: str) -> tuple[time | None, list[tuple[int, int]]]:
-    """The as-of time and the spans of every time expression (masked before reading figures)."""
+def _times(text: str) -> tuple[time | None, list[tuple[int, int]], list[tuple[int, time]]]:
+    """The as-of time, the spans of every time expression (masked before reading figures), and where
+    each as-of phrase stands with its time (a line stating another hour is not this release)."""
     best: tuple[int, time] | None = None
     spans = []
+    stated: list[tuple[int, time]] = []
+    for m in _NOON.finditer(text):
+        spans.append((m.start(), m.end()))
+        best = (1, time(12, 0))
     for m in _TIME.finditer(text):
-        has_minutes, ampm = m.group("m") is not None, m.group("ampm")
-        explicit = m.group("sep") == ":" or ampm or m.group("kk")
-        if not (explicit or (m.group("kw") and has_minutes)):
+        has_minutes, ampm, kw = m.group("m") is not None, m.group("ampm"), m.group("kw")
+        explicit = m.group("sep") in (":", "-") or ampm or m.group("kk")
+        if not (explicit or (kw and (has_minutes or m.group("hw")))):
             continue
         hour, minute = int(m.group("h")), int(m.group("m") or 0)
         if ampm:
-            hour = hour % 12 + (12 if ampm.lower() == "p" else 0)
+            # "12:00 a.m." on a polling day is noon (no release is made at midnight).
+            hour = hour % 12 + (12 if ampm.lower() == "p" or hour == 12 else 0)
+        elif m.group("hw") and m.group("hw").strip().casefold() in ("вечера", "дня") and hour < 12:
+            hour += 12
         if hour > 23 or minute > 59:
             continue
         spans.append((m.start("h"), m.end()))
-        score = 0 if (m.group("kw") or m.group("kk")) else 1
+        # The as-of phrase itself ("по состоянию на", "as of", "-дегі жағдай") outranks a bare "на"/"к",
+        # which outranks a time with no keyword (a publication stamp, "11:00 мск").
+        strong = (kw and re.match(r"по\s|as\s", kw, re.IGNORECASE)) or re.match(
+            r"\s*-?\s*(?:[дт][еа][гғ]|[dt][ea][gǵğ])", m.group("kk") or ""
+        )
+        score = 0 if strong else 1 if (kw or m.group("kk")) else 2
+        if score < 2:
+            stated.append((m.start(), time(hour, minute)))
         if best is None or score < best[0]:
             best = (score, time(hour, minute))
-    return (best[1] if best else None), spans
+    return (best[1] if best else None), spans, stated
+
+
+# A line that speaks of an earlier hour ("Два часа назад явка ... составила", "two hours ago").
+_EARLIER = re.compile(
+    r"\b(?:назад|ранее|накануне|в\s+прошлый\s+раз|ago|earlier|previously|бұрын|алдында\s+\w+\s+сағат)\b",
+    re.IGNORECASE,
+)
+_NOON = re.compile(r"\b(?:к\s+полудню|at\s+noon|by\s+noon|түске\s+дейін)", re.IGNORECASE)
 
 
 def _mask(text: str, spans: list[tuple[int, int]]) -> str:
@@ -446,23 +648,58 @@ def parse_text(
 ) -> ParsedRelease:
     """Parse a release's text. `on` is the election date (else a date in the text is used)."""
     gazetteer = gazetteer or default_gazetteer()
-    text = unicodedata.normalize("NFKC", text).translate(_DASH_TO_HYPHEN)
+    text = morph.arabic_to_cyrillic(unicodedata.normalize("NFKC", text)).translate(_DASH_TO_HYPHEN)
     date_spans = [(m.start(), m.end()) for m in (*_DATE_NUMERIC.finditer(text), *_DATE_WORDS.finditer(text))]
     day = on or _find_date(text, lang)
     text = _mask(text, date_spans)
-    at, time_spans = _times(text)
+    if re.search(r"\d\s*$", text) and len(re.findall(r"%|процент|пайыз|percent", text, re.IGNORECASE)) >= 2:
+        # The text stops on a bare number where its figures carry a % sign: a body cut short
+        # ("... Алмате - 5,2"), the figure itself maybe cut too.
+        cut = re.search(r"[\d.,\s]+$", text)
+        if cut:
+            text = text[: cut.start()] + " " * (len(text) - cut.start())
+    next_at, next_spans = _next_release(text)
+    text = _mask(text, next_spans)
+    at, time_spans, stated_times = _times(text)
     text = _mask(text, time_spans)
     as_of = datetime.combine(day, at, tzinfo=ZoneInfo(tz)) if day and at else None
+    elsewhere = []  # lines stating another hour: neither their regions nor their national figure count
+    offset = 0
+    for line in text.split("\n"):
+        start, offset = offset, offset + len(line) + 1
+        if at and any(start <= pos < offset and _minutes_apart(t, at) > 10 for pos, t in stated_times):
+            elsewhere.append((start, offset))
+    stated, national_spans, national_note = _national(text, elsewhere)
+    text = _mask(text, national_spans)
     resolve = _Resolver(gazetteer, day)
     out = _Collector(gazetteer)
+    offset = 0
     for line in text.split("\n"):
+        start, offset = offset, offset + len(line) + 1
+        other = [t for pos, t in stated_times if start <= pos < offset and at and _minutes_apart(t, at) > 10]
+        if other and _NUMBER.search(line):
+            out.unparsed.append(f"{line.strip()} (stated for {other[0].strftime('%H:%M')}, not {at})")
+            continue
+        if _EARLIER.search(line):
+            if _NUMBER.search(line):
+                out.unparsed.append(f"{line.strip()} (about an earlier release)")
+            continue
         line = _ENUMERATOR.sub("", line)
         for segment in _SEGMENT_SPLIT.split(line):
             if segment.strip():
                 _parse_segment(segment, resolve, out)
+    corrected = out.correct(day)
     for code in out.conflicts:
         out.figures.pop(code, None)
     national = out.figures.pop(NATIONAL, None)
+    if stated is not None:
+        if national is not None and national != stated:
+            out.unparsed.append(f"national figure {national} beside {stated} from the commission's sentence")
+            national = None
+        else:
+            national = stated
+    elif national_note:
+        out.unparsed.append(national_note)
     expected = {NATIONAL, *(r.code for r in gazetteer.regions_on(day))} if day else set()
     return ParsedRelease(
         as_of=as_of,
@@ -472,7 +709,22 @@ def parse_text(
         unparsed=out.unparsed,
         unknown_regions=out.unknown,
         missing=sorted(expected - out.figures.keys() - ({NATIONAL} if national is not None else set())),
+        corrected=corrected,
+        next_release=datetime.combine(day, next_at, tzinfo=ZoneInfo(tz)) if day and next_at else None,
     )
+
+
+def _minutes_apart(a: time, b: time) -> int:
+    return abs((a.hour * 60 + a.minute) - (b.hour * 60 + b.minute))
+
+
+def _next_release(text: str) -> tuple[time | None, list[tuple[int, int]]]:
+    """The announced time of the next release, and the spans to mask (it is not the as-of time)."""
+    for m in _NEXT.finditer(text):
+        hour, minute = int(m.group("h")), int(m.group("m"))
+        if hour <= 23 and minute <= 59:
+            return time(hour, minute), [(m.start("h"), m.end())]
+    return None, []
 
 
 def parse_release(

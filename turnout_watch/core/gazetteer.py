@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal, NamedTuple, TypeVar, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from turnout_watch.core import morph
 from turnout_watch.core.errors import ConfigError, RegionNotInForceError, UnknownRegionError
 
 __all__ = ["NATIONAL", "Change", "Gazetteer", "Kind", "Region", "default_gazetteer", "normalise"]
@@ -236,6 +237,45 @@ class Gazetteer:
         word windows, like the release parser, would spend most of their time on them)."""
         code = self._keys.get(normalise(name))
         return None if code is None else self._units[code]
+
+    def find_forms(self, name: str) -> frozenset[str]:
+        """Every unit an inflected or re-scripted form of ``name`` may spell, by code; empty if none.
+
+        For text as the commission and the media write it: an exact spelling answers alone; else
+        the Russian lemmas (``Акмолинской области``, ``Астане``, ``Алматинской`` alone) and the Kazakh
+        skeleton with case and possessive suffixes stripped (``Алматы облысында``, ``Abaı oblysy``,
+        ``اقمولا وبلىسى``) are looked up among the forms of every spelling. More than one code means
+        the form is ambiguous, and a caller must not place a figure on it.
+        """
+        code = self._keys.get(normalise(name))
+        if code is not None:
+            return frozenset((code,))
+        ru, kk = self._form_index()
+        codes: set[str] = set()
+        for key in morph.ru_keys(name):
+            codes |= ru.get(key, set())
+        exact = {key for key in morph.kk_keys(name)}
+        for key in exact:
+            codes |= kk.get(key, set())
+        if not codes:
+            for key in morph.kk_keys(name, inflected=True) - exact:
+                codes |= kk.get(key, set())
+        return frozenset(codes)
+
+    @functools.cached_property
+    def _forms(self) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+        ru: dict[str, set[str]] = {}
+        kk: dict[str, set[str]] = {}
+        for region in self._units.values():
+            for spelling in _names(region):
+                for key in morph.ru_keys(spelling, bare_adjective=region.kind == "region"):
+                    ru.setdefault(key, set()).add(region.code)
+                for key in morph.kk_keys(spelling):
+                    kk.setdefault(key, set()).add(region.code)
+        return ru, kk
+
+    def _form_index(self) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+        return self._forms
 
     def try_resolve(self, name: str, on: date | None = None) -> Region | None:
         """Like :meth:`resolve`, but None wherever resolve would raise."""
