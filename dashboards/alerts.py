@@ -53,9 +53,12 @@ class AlertRule:
         return out
 
 
+#: Polls open in the region now, on its own clock (until 2024 Kazakhstan's west closed an hour after the capital).
 _POLLING = (
-    'on (election) (max by (election) (turnout_watch_election_polls_timestamp_seconds{edge="open"}) < time()) '
-    'and on (election) (max by (election) (turnout_watch_election_polls_timestamp_seconds{edge="close"}) > time())'
+    "on (election, region) "
+    '(max by (election, region) (turnout_watch_region_polls_timestamp_seconds{edge="open"}) < time()) '
+    "and on (election, region) "
+    '(max by (election, region) (turnout_watch_region_polls_timestamp_seconds{edge="close"}) > time())'
 )
 
 RULES: tuple[AlertRule, ...] = (
@@ -110,7 +113,7 @@ RULES: tuple[AlertRule, ...] = (
         threshold=3600,
         severity="warning",
         summary="No observer reports from {{ $labels.region }} for an hour",
-        description="Polls are open and the last observer count from {{ $labels.region }} "
+        description="Polls are open in {{ $labels.region }} (on its own clock) and its last observer count "
         "({{ $labels.election }}) arrived {{ $value | humanizeDuration }} ago.",
     ),
     AlertRule(

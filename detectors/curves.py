@@ -25,11 +25,20 @@ FloatArray = npt.NDArray[np.float64]
 
 @dataclass(frozen=True)
 class PastDay:
-    """One past election's official curves: local hour of day -> {region code: turnout %}."""
+    """One past election's official curves: local hour of day -> {region code: turnout %}.
+
+    `hours` are the releases' hours on the clock they were stated in; a region on another clock has
+    its own local hours of the same releases in `local_hours` (until 2024 the west was an hour behind).
+    """
 
     election: str
     hours: tuple[float, ...]
     turnout: Mapping[str, tuple[float, ...]]  # code -> values aligned with hours (NaN where missing)
+    local_hours: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+
+    def hours_of(self, code: str) -> tuple[float, ...]:
+        """The releases' hours on region `code`'s own clock."""
+        return self.local_hours.get(code, self.hours)
 
 
 @dataclass(frozen=True)
@@ -118,15 +127,18 @@ def learn_curves(
     steps pulled within `robust_k` robust SDs of the other regions' (see `robust_steps`); the national
     curve and regions with gaps are used as they are. A region present in fewer days averages over the
     days it has.
+    Each region's curve is placed on its own local hours (`PastDay.hours_of`); the steps are cleaned
+    release by release (the same moment for every region), and the grid is the union of all hours. A
+    grid hour before a region's first release is unknown for it (NaN), not zero.
     """
     days = list(days)
-    grid = np.array(sorted({h for day in days for h in day.hours}), dtype=np.float64)
+    grid = np.array(sorted({h for day in days for code in day.turnout for h in day.hours_of(code)}), dtype=np.float64)
     sums: dict[str, FloatArray] = {}
-    counts: dict[str, int] = {}
+    counts: dict[str, FloatArray] = {}
     for day in days:
-        hours = np.asarray(day.hours, dtype=np.float64)
         shares: dict[str, FloatArray] = {}
         for code, values in day.turnout.items():
+            hours = np.asarray(day.hours_of(code), dtype=np.float64)
             series = np.asarray(values, dtype=np.float64)
             known = ~np.isnan(series)
             if known.sum() >= 2 and series[known][-1] > 0:
@@ -136,8 +148,9 @@ def learn_curves(
             cleaned = robust_steps(np.array([shares[c] for c in complete]), robust_k)
             shares.update(zip(complete, cleaned, strict=True))
         for code, curve in shares.items():
-            on_grid = np.interp(grid, hours, curve, left=np.nan, right=1.0)
+            on_grid = np.interp(grid, np.asarray(day.hours_of(code), dtype=np.float64), curve, left=np.nan, right=1.0)
             sums[code] = np.nan_to_num(on_grid) + sums.get(code, 0.0)
-            counts[code] = counts.get(code, 0) + 1
-    share = {code: sums[code] / counts[code] for code in sums}
+            counts[code] = (~np.isnan(on_grid)).astype(np.float64) + counts.get(code, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = {code: np.where(counts[code] > 0, sums[code] / counts[code], np.nan) for code in sums}
     return ExpectedCurves(grid, share, tuple(day.election for day in days), dict(borrow or {}))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,11 @@ log = logging.getLogger(__name__)
 
 
 def past_day(day: DayFile) -> PastDay:
-    """A day file's official curves by local hour of day (national included, under `KZ`)."""
+    """A day file's official curves by local hour of day (national included, under `KZ`).
+
+    Each region's hours are its own local hours (its zone on the election date, `Election.polls`);
+    the national curve keeps the clock the releases were stated in.
+    """
     releases = []
     for event in day.releases():
         normalized = normalize_release(event, day.election.date)
@@ -32,10 +37,22 @@ def past_day(day: DayFile) -> PastDay:
             releases.append(normalized.release)
     releases.sort(key=lambda r: r.as_of)
     tz = day.election.tz
-    hours = tuple(r.as_of.astimezone(tz).hour + r.as_of.astimezone(tz).minute / 60 for r in releases)
+    hours = tuple(_hour(r.as_of.astimezone(tz)) for r in releases)
     codes = sorted({code for r in releases for code in r.turnout})
     turnout = {code: tuple(r.turnout.get(code, np.nan) for r in releases) for code in codes}
-    return PastDay(day.election.election, hours, turnout)
+    polls = day.election.polls()
+    local: dict[str, tuple[float, ...]] = {}
+    for code in codes:
+        zone = polls[code][1].tzinfo if code in polls else None
+        if zone is not None:
+            own = tuple(_hour(r.as_of.astimezone(zone)) for r in releases)
+            if own != hours:
+                local[code] = own
+    return PastDay(day.election.election, hours, turnout, local)
+
+
+def _hour(when: datetime) -> float:
+    return when.hour + when.minute / 60
 
 
 def borrow_map() -> dict[str, tuple[str, ...]]:

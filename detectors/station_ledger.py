@@ -31,13 +31,15 @@ BUCKET_WINDOW_SECONDS = 1800.0
 Bucket = tuple[str, str, float]  # (election, region code, hour as unix time)
 
 
-def hour_bucket(observed_at: float, window: float = BUCKET_WINDOW_SECONDS) -> float | None:
+def hour_bucket(observed_at: float, window: float = BUCKET_WINDOW_SECONDS, offset: float = 0.0) -> float | None:
     """The full hour a count observed at `observed_at` (unix time) speaks for, or None if too early.
 
     Releases are "as of" full hours; a count taken at 11:50 speaks for 12:00, one taken at 11:05 for
-    no release (45 minutes of voting are missing). Offsets of Kazakhstan's zones are whole hours.
+    no release (45 minutes of voting are missing). The hour is the next full hour on the station's own
+    clock (`offset`: its UTC offset in seconds, as its `observed_at` states it), returned as unix time,
+    so it is matched to a release by the absolute instant, whatever clock the release is stated in.
     """
-    bucket = math.ceil(observed_at / 3600.0) * 3600.0
+    bucket = math.ceil((observed_at + offset) / 3600.0) * 3600.0 - offset
     return bucket if bucket - observed_at <= window else None
 
 
@@ -87,7 +89,8 @@ class StationLedger:
         deltas: dict[Bucket, FloatArray] = defaultdict(lambda: np.zeros(len(STATS)))
         touched: set[tuple[str, str, float]] = set()
         for count in counts:
-            bucket = hour_bucket(count.observed_ts)
+            local = count.observed_at.utcoffset()
+            bucket = hour_bucket(count.observed_ts, offset=local.total_seconds() if local else 0.0)
             if bucket is None:
                 update.ignored += 1
                 continue

@@ -114,6 +114,8 @@ class TurnoutTracker:
         self.curves = curves
         self.last_value: dict[str, float] = {}
         self.last_time: dict[str, float] = {}
+        self.since: dict[str, float] = {}  # when each region's last figure was first reported (stale repeats)
+        self.pace: dict[str, float] = {}  # points per hour over the last interval each region's figure moved in
         self.latest_as_of: float = float("-inf")
         self.seen: set[tuple[float, int]] = set()  # (as_of, content) of every release processed
         self.observed = RegionSums()
@@ -139,6 +141,8 @@ class TurnoutTracker:
             duplicate=content in self.seen,
             names=self.names,
             curves=self.curves,
+            since=self.since,
+            pace=self.pace,
         )
         self.seen.add(content)
         self._tz = release.zone
@@ -151,6 +155,13 @@ class TurnoutTracker:
         jump = jump_scores(b, self.config)
         for i in np.flatnonzero(b.fresh | b.revised).tolist():
             code = b.codes[i]
+            if b.fresh[i] and b.value[i] != b.prev[i]:  # it moved (a repeated figure keeps its time and pace)
+                moved_for = (b.now - b.since[i]) / 3600.0
+                if moved_for > 0:  # NaN (first figure) is not
+                    self.pace[code] = float(b.delta[i] / moved_for)
+                self.since[code] = b.now
+            elif b.revised[i]:
+                self.since[code] = b.now
             self.last_value[code] = float(b.value[i])
             self.last_time[code] = b.now
             if b.fresh[i]:

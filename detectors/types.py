@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar, cast
 
 import numpy as np
@@ -84,6 +84,10 @@ class Batch(Scope):
     """One release as aligned arrays across its regions, with what the tracker knew before it.
 
     Region i is `codes[i]`; `prev` and `prev_t` are its previous figure and time (NaN: never seen).
+    Every region runs on its own clock: `opens`/`closes` are its own polling instants (unix seconds,
+    NaN: unknown), `offset` its UTC offset on the day (seconds: its local hours), `since` when its
+    previous figure was first reported (earlier than `prev_t` when a release repeated a stale figure)
+    and `pace` its points per hour over the last interval its figure moved in (NaN: unknown).
     """
 
     release: Release
@@ -100,6 +104,11 @@ class Batch(Scope):
     latest_as_of: float  # the latest release time processed before this release (-inf: none)
     duplicate: bool  # this very release (time and figures) was processed before: a redelivery
     curves: ExpectedCurves | None  # the past days' curves, for the expected-curve rules
+    opens: FloatArray
+    closes: FloatArray
+    offset: FloatArray
+    since: FloatArray
+    pace: FloatArray
     shared: dict[object, object] = field(default_factory=dict, init=False, repr=False, compare=False)  # see `shared`
 
     @classmethod
@@ -113,9 +122,16 @@ class Batch(Scope):
         duplicate: bool = False,
         names: Mapping[str, str] | None = None,
         curves: ExpectedCurves | None = None,
+        since: Mapping[str, float] | None = None,
+        pace: Mapping[str, float] | None = None,
     ) -> Batch:
-        """The batch of `release`, given each region's last figure and its time (unix seconds)."""
+        """The batch of `release`, given each region's last figure and its time (unix seconds).
+
+        `since` (when each last figure was first reported; default its time) and `pace` (points per
+        hour of its last move) are what the tracker remembers of stale figures and recent pace.
+        """
         last_value, last_time = last_value or {}, last_time or {}
+        since, pace = since or {}, pace or {}
         codes = list(release.turnout)
         now = release.as_of.timestamp()
         value = np.array([release.turnout[c] for c in codes], dtype=np.float64)
@@ -125,6 +141,13 @@ class Batch(Scope):
         revised = (prev_t == now) & (value != prev)
         national = np.array([c == NATIONAL for c in codes], dtype=bool)
         delta, hours = value - prev, (now - prev_t) / 3600.0
+        opens = np.array([_seconds(release.opens_of(c)) for c in codes], dtype=np.float64)
+        closes = np.array([_seconds(release.closes_of(c)) for c in codes], dtype=np.float64)
+        fallback = release.as_of.astimezone(release.zone).utcoffset()
+        offset = np.array(
+            [_offset(release.closes_of(c) or release.opens_of(c), fallback) for c in codes], dtype=np.float64
+        )
+        before = np.array([since.get(c, last_time.get(c, np.nan)) for c in codes], dtype=np.float64)
         return cls(
             election=release.election,
             as_of=release.as_of.isoformat(),
@@ -143,11 +166,38 @@ class Batch(Scope):
             latest_as_of=latest_as_of,
             duplicate=duplicate,
             curves=curves,
+            opens=opens,
+            closes=closes,
+            offset=offset,
+            since=np.fmin(before, prev_t),
+            pace=np.array([pace.get(c, np.nan) for c in codes], dtype=np.float64),
         )
 
     def local(self, when: float) -> datetime:
         """Unix time `when` in the release's zone (for messages: "since 14:00")."""
         return datetime.fromtimestamp(when, tz=self.release.zone)
+
+    def local_hours(self, seconds: FloatArray) -> FloatArray:
+        """Region i's local hour of day at `seconds[i]`, counted from its local midnight of this release's day."""
+        local_now = self.now + self.offset
+        midnight = np.floor(local_now / 86400.0) * 86400.0
+        return np.asarray((np.asarray(seconds, dtype=np.float64) + self.offset - midnight) / 3600.0)
+
+    def voting_hours(self, start: FloatArray) -> FloatArray:
+        """Hours of region i's own polling window inside (`start[i]`, now] (NaN where its hours are unknown)."""
+        with np.errstate(invalid="ignore"):
+            span = np.minimum(self.now, self.closes) - np.maximum(start, self.opens)
+        return np.asarray(np.where(np.isnan(span), np.nan, np.maximum(span, 0.0) / 3600.0))
+
+
+def _seconds(when: datetime | None) -> float:
+    return when.timestamp() if when is not None else float("nan")
+
+
+def _offset(when: datetime | None, fallback: timedelta | None) -> float:
+    delta = when.utcoffset() if when is not None else None
+    delta = delta if delta is not None else fallback
+    return delta.total_seconds() if delta is not None else 0.0
 
 
 def shared(compute: Callable[[Batch, DetectorConfig], T]) -> Callable[[Batch, DetectorConfig], T]:

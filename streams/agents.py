@@ -95,7 +95,9 @@ class AgentState:
         if held is None:  # dropped while the batch ran: a rebalance gave it to another worker
             return
         if release is not None:
-            held.figures.record_polls(release.polls_open, release.polls_close)
+            held.figures.record_polls(
+                release.polls_open, release.polls_close, release.polls_open_by_region, release.polls_close_by_region
+            )
         held.figures.record_flags(result.flags, time.time() if raised is None else raised)
         held.figures.record_estimates(result.estimates)
 

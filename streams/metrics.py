@@ -21,7 +21,7 @@ closed lists, `stream` names one of our topics.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -112,6 +112,11 @@ POLLS = Family(
     "When polls open and close (edge: open|close), from the election's releases",
     ("election", "edge"),
 )
+REGION_POLLS = Family(
+    "turnout_watch_region_polls_timestamp_seconds",
+    "When polls open and close in the region, on its own clock (edge: open|close), from the election's releases",
+    ("election", "region", "edge"),
+)
 #: The families `FiguresCollector` reads at scrape time, in the order they are exposed.
 FIGURES = (
     TURNOUT,
@@ -127,6 +132,7 @@ FIGURES = (
     LAST_FLAG_AS_OF,
     LAST_COUNT,
     POLLS,
+    REGION_POLLS,
 )
 REGION_INFO = Family("turnout_watch_region_info", "Display name of a region code (always 1)", ("region", "name"))
 FLAGS = Family("turnout_watch_flags", "Flags raised, by detector and severity", ("detector", "severity"))
@@ -178,6 +184,7 @@ class ElectionFigures:
         self.estimates: dict[str, ObservedEstimate] = {}
         self.flags: dict[tuple[str, str, str], tuple[float, float]] = {}  # (region, detector, severity) -> times
         self.polls: dict[str, float] = {}  # edge (open|close) -> unix time
+        self.region_polls: dict[tuple[str, str], float] = {}  # (region, edge) -> unix time
 
     def record_updates(self, updates: Iterable[RegionUpdate]) -> None:
         """A batch's updates: only each region's last one counts, as a gauge would show only that."""
@@ -200,11 +207,21 @@ class ElectionFigures:
         for flag in flags:
             self.flags[(flag.region_code, flag.detector, flag.severity)] = (raised, _as_of_seconds(flag))
 
-    def record_polls(self, opens: datetime | None, closes: datetime | None) -> None:
+    def record_polls(
+        self,
+        opens: datetime | None,
+        closes: datetime | None,
+        opens_by_region: Mapping[str, datetime] | None = None,
+        closes_by_region: Mapping[str, datetime] | None = None,
+    ) -> None:
+        """The day's polling hours, and each region's own (every region on its own clock)."""
         if opens is not None:
             self.polls["open"] = opens.timestamp()
         if closes is not None:
             self.polls["close"] = closes.timestamp()
+        for edge, instants in (("open", opens_by_region), ("close", closes_by_region)):
+            for code, when in (instants or {}).items():
+                self.region_polls[(code, edge)] = when.timestamp()
 
     def samples(self) -> Iterator[Sample]:
         e = self.election
@@ -226,6 +243,8 @@ class ElectionFigures:
             yield LAST_FLAG_AS_OF, (e, code, detector, severity), as_of
         for edge, when in self.polls.items():
             yield POLLS, (e, edge), when
+        for (code, edge), when in self.region_polls.items():
+            yield REGION_POLLS, (e, code, edge), when
 
 
 class StationFigures:

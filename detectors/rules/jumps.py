@@ -39,13 +39,68 @@ def cross_sectional_jump(rates: FloatArray, *, scale_floor: float = 0.5, relativ
     return robust_scores(rates, scale_floor=scale_floor, relative_floor=relative_floor)
 
 
+Phase = tuple[str, float]  # ("open", hours of voting so far) | ("last hours", hours of voting in the interval) | ...
+
+
+def phases(b: Batch) -> list[tuple[Phase, list[int]]]:
+    """Regions of a batch grouped by the phase of their own polling day over the interval they rose in.
+
+    A region closed throughout the interval, one whose close falls inside it (its last open hour, as
+    the 22:00 capital-time release held for the west until 2024) and one open throughout are in
+    different phases; open regions are further split by the hours of voting they have had. Regions
+    whose polling hours are unknown share one phase. Only fresh, sub-national regions with a rise.
+    """
+    start = b.since
+    with np.errstate(invalid="ignore"):
+        rising = b.fresh & ~b.national & (b.now > start)
+    voting = b.voting_hours(start)
+    span = (b.now - start) / 3600.0
+    elapsed = b.voting_hours(b.opens)
+    groups: dict[Phase, list[int]] = {}
+    for i in np.flatnonzero(rising).tolist():
+        if np.isnan(voting[i]):
+            key: Phase = ("open", -1.0)  # polling hours unknown: as if open, all together
+        elif voting[i] <= 0:
+            key = ("closed", 0.0)
+        elif voting[i] < span[i] - 1e-6:
+            key = ("last hours", round(float(voting[i]), 1))
+        else:
+            key = ("open", float(round(float(elapsed[i]))))
+        groups.setdefault(key, []).append(i)
+    return list(groups.items())
+
+
 @shared
 def jump_scores(b: Batch, config: DetectorConfig) -> RobustScores:
-    """Robust z of every fresh region's rise against the others' (also exported, for the watch room's grid)."""
-    hours = b.hours
+    """Robust z of every fresh region's rise against the others' in the same phase (see `phases`).
+
+    Rates are points per hour since the region's figure was first reported (a stale, repeated figure
+    does not make the next rise look twice as fast). Regions open throughout the interval are split by
+    hours of voting only when every such group has more than `jump_min_peers` regions to judge itself
+    by; otherwise they are judged together (an hour more or less of voting moves a rate far less than
+    regions differ: 2022 and 2023 flag the same regions with the west in or out). A closed or
+    last-hours phase too small to judge itself by is not scored (NaN): the closing rule judges it.
+    """
+    n = len(b.codes)
+    hours = (b.now - b.since) / 3600.0
     with np.errstate(invalid="ignore", divide="ignore"):
-        rates = np.where(b.fresh & ~b.national & (hours > 0), b.delta / hours, np.nan)
-    return cross_sectional_jump(rates, scale_floor=config.jump_scale_floor, relative_floor=config.jump_relative_floor)
+        rates = np.where(hours > 0, b.delta / hours, np.nan)
+    z, median, scale = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+    groups = phases(b)
+    peers = np.full(n, sum(len(members) for _, members in groups), dtype=np.int64)  # unscored: all, as robust_scores
+    open_groups = [members for key, members in groups if key[0] == "open"]
+    if not all(len(members) > config.jump_min_peers for members in open_groups):
+        merged = [i for members in open_groups for i in members]
+        groups = [(key, members) for key, members in groups if key[0] != "open"] + [(("open", -1.0), merged)]
+    for _, members in groups:
+        if len(members) <= config.jump_min_peers:
+            continue
+        scores = cross_sectional_jump(
+            rates[members], scale_floor=config.jump_scale_floor, relative_floor=config.jump_relative_floor
+        )
+        z[members], median[members] = scores.z, scores.peer_median
+        scale[members], peers[members] = scores.peer_scale, scores.peers
+    return RobustScores(z=z, peer_median=median, peer_scale=scale, peers=peers)
 
 
 def expected_curve_residuals(
@@ -86,12 +141,6 @@ class CurveModel:
     learned_from: tuple[str, ...]
 
 
-def _local_hours(b: Batch, seconds: FloatArray) -> FloatArray:
-    local = b.release.as_of.astimezone(b.release.zone)
-    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
-    return (seconds - midnight) / 3600.0
-
-
 @shared
 def curve_model(b: Batch, config: DetectorConfig) -> CurveModel | None:
     """Each region's expected figure from its own past curve, adjusted to how this day runs.
@@ -102,8 +151,8 @@ def curve_model(b: Batch, config: DetectorConfig) -> CurveModel | None:
     eligible = b.fresh & ~b.national & ~np.isnan(b.prev) & (b.prev > 0)
     if curves is None or eligible.sum() < config.jump_min_peers:
         return None
-    h0 = _local_hours(b, b.prev_t)
-    h1 = _local_hours(b, np.full(len(b.codes), b.now))
+    h0 = b.local_hours(b.since)  # each region's own local hours (curves are learned in them too)
+    h1 = b.local_hours(np.full(len(b.codes), b.now))
     s0, s1 = curves.shares(b.codes, h0), curves.shares(b.codes, h1)
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = np.where(eligible & (s0 > 0), s1 / s0, np.nan)
@@ -129,7 +178,7 @@ class CrossSectionalJump:
     def flags(self, b: Batch, config: DetectorConfig) -> list[Flag]:
         cfg = config
         scores = jump_scores(b, cfg)
-        hours = b.hours
+        hours = (b.now - b.since) / 3600.0
         expected = scores.peer_median * hours
         with np.errstate(invalid="ignore"):
             hit = (
@@ -188,7 +237,7 @@ class ExpectedCurveJump:
         model = curve_model(b, cfg)
         if model is None:
             return []
-        hours = b.hours
+        hours = (b.now - b.since) / 3600.0
         with np.errstate(invalid="ignore", divide="ignore"):
             rates = np.where(model.eligible & (hours > 0), model.residual / hours, np.nan)
         scores = expected_curve_jump(rates, scale_floor=cfg.jump_scale_floor)

@@ -114,3 +114,11 @@ def test_tracker_compares_official_with_observed_whichever_arrives_first() -> No
     ]
     assert [f.to_dict() for f in second.process(release).flags] == [f.to_dict() for f in flags]
     assert flags[0].expected == pytest.approx(52.0)
+
+
+def test_hour_buckets_are_the_station_s_own_full_hours_as_absolute_time() -> None:
+    # whole-hour zones (UTC+5 or +6): the same instant either way
+    assert hour_bucket(NOON - 60 * 10, offset=5 * 3600) == hour_bucket(NOON - 60 * 10, offset=6 * 3600) == NOON
+    # a half-hour zone (UTC+5:30): 05:20 UTC is 10:50 local; its full hour, 11:00 local, is 05:30 UTC
+    assert hour_bucket(NOON - 60 * 40, offset=5.5 * 3600) == NOON - 60 * 30
+    assert hour_bucket(NOON - 60 * 10, offset=5.5 * 3600) is None  # 11:20 local: 40 minutes short of 12:00

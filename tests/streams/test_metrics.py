@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -139,6 +139,18 @@ def test_polls_counts_and_region_names(metrics: PipelineMetrics) -> None:
     assert value(metrics, polls, election="a", edge="open") is None
     assert region(metrics, "turnout_watch_region_last_observer_count_timestamp_seconds") == 1234.0
     assert value(metrics, "turnout_watch_region_info", region="KZ-61", name="Turkistan Region") == 1
+
+
+def test_each_region_s_own_polling_window(metrics: PipelineMetrics) -> None:
+    """Until 2024 the west closed an hour after the capital: its own series says so."""
+    figures = ElectionFigures("a")
+    metrics.read_elections_from(lambda: [figures])
+    west_close = CLOSE + timedelta(hours=1)
+    figures.record_polls(None, CLOSE, {"KZ-15": CLOSE - timedelta(hours=12)}, {"KZ-15": west_close, "KZ-61": CLOSE})
+    polls = "turnout_watch_region_polls_timestamp_seconds"
+    assert value(metrics, polls, election="a", region="KZ-15", edge="close") == west_close.timestamp()
+    assert value(metrics, polls, election="a", region="KZ-61", edge="close") == CLOSE.timestamp()
+    assert value(metrics, polls, election="a", region="KZ-15", edge="open") == (CLOSE - timedelta(hours=12)).timestamp()
 
 
 def test_every_family_is_exposed_once_with_its_type_even_when_empty(metrics: PipelineMetrics) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections import Counter
-from datetime import date, datetime
+from datetime import date, datetime, time, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -284,9 +284,12 @@ def parse(file_or_url: str, lang: Lang, on: datetime | None, tz: str, selector: 
 
 @click.command()
 @click.argument("names", nargs=-1)
-@click.option("--on", "on", type=DATE, help="Only regions in force on this date.")
+@click.option("--on", "on", type=DATE, help="Only regions in force on this date, with their UTC offset that day.")
 def regions(names: tuple[str, ...], on: datetime | None) -> None:
-    """Resolve region NAMES (any spelling) to ISO 3166-2:KZ codes, or list the regions on a date."""
+    """Resolve region NAMES (any spelling) to ISO 3166-2:KZ codes, or list the regions on a date.
+
+    With --on, each region also shows its UTC offset on that date (its IANA zone, from tzdata).
+    """
     from turnout_watch.core.gazetteer import default_gazetteer
 
     gazetteer = default_gazetteer()
@@ -294,8 +297,14 @@ def regions(names: tuple[str, ...], on: datetime | None) -> None:
     if not names:
         units = gazetteer.regions_on(day) if day else [r for r in gazetteer if not r.is_national]
         for region in units:
-            click.echo(f"{region.code:<7} {region.name}")
+            click.echo(f"{region.code:<7} {region.name}" + (f"  {_offset(region.zone, day)}" if day else ""))
         return
     for name in names:
         region = gazetteer.resolve(name, on=day)
-        click.echo(f"{name!r} -> {region.code} {region.name}")
+        click.echo(f"{name!r} -> {region.code} {region.name}" + (f"  {_offset(region.zone, day)}" if day else ""))
+
+
+def _offset(zone: tzinfo, day: date) -> str:
+    """ "UTC+05:00 (Asia/Aqtobe)": the zone's offset at noon on `day`."""
+    offset = datetime.combine(day, time(12), zone).strftime("%z")
+    return f"UTC{offset[:3]}:{offset[3:]} ({zone})"

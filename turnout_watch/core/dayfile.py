@@ -20,7 +20,7 @@ from typing import IO, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from turnout_watch.core.errors import DayFileError, RecordError, TurnoutWatchError
-from turnout_watch.core.gazetteer import default_gazetteer
+from turnout_watch.core.gazetteer import NATIONAL, Gazetteer, default_gazetteer
 from turnout_watch.core.records import ObserverCount
 
 EventType = Literal["cec_release", "observer_count"]
@@ -52,6 +52,34 @@ class Election:
     def closes(self) -> datetime:
         """When polls close, in the election's zone."""
         return datetime.combine(self.date, self.polls_close, self.tz)
+
+    def polls(self, gazetteer: Gazetteer | None = None) -> dict[str, tuple[datetime, datetime]]:
+        """When polls open and close in each region (by code): instants on the region's own clock.
+
+        `polls_open`/`polls_close` are local hours: in every unit in force on the election date they are
+        read in that unit's IANA zone (gazetteer), on the election date, so a region an hour behind the
+        capital closes an hour later in capital time. A region's own `polls_open`, `polls_close` or
+        `date` in `regions[]` overrides the day's (extended hours, a region voting on another day). The
+        national unit keeps the election's `timezone`: the clock the commission states releases in.
+        """
+        gazetteer = gazetteer or default_gazetteer()
+        out: dict[str, tuple[datetime, datetime]] = {NATIONAL: (self.opens, self.closes)}
+        for region in gazetteer.regions_on(self.date):
+            zone = region.zone
+            out[region.code] = (
+                datetime.combine(self.date, self.polls_open, zone),
+                datetime.combine(self.date, self.polls_close, zone),
+            )
+        for entry in self.regions:
+            if not any(key in entry for key in ("polls_open", "polls_close", "date")):
+                continue
+            region = gazetteer.resolve(str(entry["region"]), on=self.date)
+            day = date.fromisoformat(entry["date"]) if entry.get("date") else self.date
+            opens = time.fromisoformat(entry["polls_open"]) if entry.get("polls_open") else self.polls_open
+            closes = time.fromisoformat(entry["polls_close"]) if entry.get("polls_close") else self.polls_close
+            zone = self.tz if region.is_national else region.zone
+            out[region.code] = (datetime.combine(day, opens, zone), datetime.combine(day, closes, zone))
+        return out
 
     def registered(self) -> dict[str, int]:
         """Registered voters per region as the file spells the region (only those given)."""
@@ -168,6 +196,15 @@ def parse_election(obj: Any, where: str = "<election>") -> Election:
     regions = line.obj.get("regions") or []
     if not isinstance(regions, list) or not all(isinstance(r, dict) and "region" in r for r in regions):
         raise DayFileError(f"{where}: 'regions' must be a list of objects with a 'region' name")
+    for entry in regions:  # a region's own polling hours or day (optional): local times, like the day's
+        try:
+            for key in ("polls_open", "polls_close"):
+                if entry.get(key) is not None:
+                    time.fromisoformat(str(entry[key]))
+            if entry.get("date") is not None:
+                date.fromisoformat(str(entry["date"]))
+        except ValueError as exc:
+            raise DayFileError(f"{where}: bad polling hours or date for region {entry['region']!r}: {exc}") from exc
     return Election(
         election=line.text("election"),
         name=str(line.obj.get("name", "")),

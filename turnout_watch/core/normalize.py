@@ -63,7 +63,11 @@ def normalize_release(
 
 
 def election_context(election: Election, gazetteer: Gazetteer | None = None) -> dict[str, Any]:
-    """Time zone, closing time and registered voters by region code, from a day file's header."""
+    """Time zone, polling hours (the day's and each region's) and registered voters by region code.
+
+    `polls_open`/`polls_close` are the national unit's, on the clock releases are stated in; the
+    `*_by_region` maps hold every region's own, from its zone on the election date (`Election.polls`).
+    """
     gazetteer = gazetteer or default_gazetteer()
     registered: dict[str, int] = {}
     for name, count in election.registered().items():
@@ -71,10 +75,13 @@ def election_context(election: Election, gazetteer: Gazetteer | None = None) -> 
     total = election.raw.get("registered_total")
     if isinstance(total, int) and total > 0:
         registered[NATIONAL] = total
+    polls = election.polls(gazetteer)
     return {
         "timezone": election.timezone,
         "polls_open": election.opens,
         "polls_close": election.closes,
+        "polls_open_by_region": {code: opens for code, (opens, _) in polls.items()},
+        "polls_close_by_region": {code: closes for code, (_, closes) in polls.items()},
         "registered": registered,
     }
 

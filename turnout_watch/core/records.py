@@ -33,7 +33,9 @@ class Release:
     """A CEC release after the edge normalised it: region codes (the national figure under `KZ`).
 
     The optional context travels with every release so a worker needs no other topic to judge it:
-    `timezone` (local hours for expected curves), `polls_open`/`polls_close`, `registered` voters per region code
+    `timezone` (the clock releases are stated in), `polls_open`/`polls_close` (the national unit's, on
+    that clock), `polls_open_by_region`/`polls_close_by_region` (each region's own instants, with the
+    UTC offset of its own zone on the day: its local hours), `registered` voters per region code
     (weights of the national figure) and `revision` (0 = as first published).
     """
 
@@ -46,6 +48,16 @@ class Release:
     polls_open: datetime | None = None
     registered: Mapping[str, int] = field(default_factory=dict)
     revision: int = 0
+    polls_open_by_region: Mapping[str, datetime] = field(default_factory=dict)
+    polls_close_by_region: Mapping[str, datetime] = field(default_factory=dict)
+
+    def opens_of(self, code: str) -> datetime | None:
+        """When polls open in region `code`: its own instant, else the day's."""
+        return self.polls_open_by_region.get(code, self.polls_open)
+
+    def closes_of(self, code: str) -> datetime | None:
+        """When polls close in region `code`: its own instant, else the day's."""
+        return self.polls_close_by_region.get(code, self.polls_close)
 
     @property
     def zone(self) -> tzinfo | None:
@@ -69,11 +81,19 @@ class Release:
             out["registered"] = dict(self.registered)
         if self.revision:
             out["revision"] = self.revision
+        if self.polls_open_by_region:
+            out["polls_open_by_region"] = {k: v.isoformat() for k, v in self.polls_open_by_region.items()}
+        if self.polls_close_by_region:
+            out["polls_close_by_region"] = {k: v.isoformat() for k, v in self.polls_close_by_region.items()}
         return out
 
     @classmethod
     def from_dict(cls, obj: Mapping[str, Any]) -> Release:
         close, opens = obj.get("polls_close"), obj.get("polls_open")
+
+        def instants(key: str) -> dict[str, datetime]:
+            return {str(k): datetime.fromisoformat(v) for k, v in (obj.get(key) or {}).items()}
+
         return cls(
             election=obj["election"],
             as_of=datetime.fromisoformat(obj["as_of"]),
@@ -84,6 +104,8 @@ class Release:
             polls_open=datetime.fromisoformat(opens) if opens else None,
             registered={str(k): int(v) for k, v in (obj.get("registered") or {}).items()},
             revision=int(obj.get("revision") or 0),
+            polls_open_by_region=instants("polls_open_by_region"),
+            polls_close_by_region=instants("polls_close_by_region"),
         )
 
 

@@ -21,7 +21,7 @@ from turnout_watch.core.dayfile import DayFile, load_day
 from turnout_watch.core.normalize import normalize_release
 from turnout_watch.core.records import Flag
 from turnout_watch.services.detect import detect_day
-from turnout_watch.sim.synth import HOURS, KINDS, Anomaly, labels, write_days
+from turnout_watch.sim.synth import HOURS, KINDS, Anomaly, era, labels, write_days
 
 ALERT = ("warning", "critical")
 #: Which detectors count as catching each anomaly kind.
@@ -85,6 +85,18 @@ def _caught(anomaly: Anomaly, alerts: Iterable[Alert], detectors: tuple[str, ...
 
 
 SIGMA_BANDS = ((0.0, 2.0), (2.0, 4.0), (4.0, 8.0), (8.0, float("inf")))
+#: Bands clearly above the natural spread (docs/evaluation.md): the headline recall counts these.
+CLEAR: dict[str, tuple[str, ...]] = {
+    "surge": ("8-inf sd",),
+    "fall": ("0.01-0.1", "0.1-1", "1-5"),
+    "over_100": ("0.01-1", "1-10"),
+    "after_close": ("0.5-1", "1-3"),
+    "national": ("0.5-1", "1-3"),
+    "revision": ("0.05-0.5", "0.5-5"),
+    "time_reversal": ("0-0",),
+    "official_above": ("6-12",),
+    "protocol": ("3-15",),
+}
 
 
 def _band(anomaly: Anomaly) -> str:
@@ -129,6 +141,28 @@ class Report:
     other_alerts_on_anomalous_days: int = 0
     anomalous_days: int = 0
     seconds: float = 0.0
+    eras: dict[str, Report] = field(default_factory=dict)  # the same figures, per era ("1 zone", "2 zones")
+
+    @property
+    def clear_recall(self) -> float:
+        """Recall over the anomalies clearly above the natural spread (`CLEAR`)."""
+        tallies = [t for (kind, band), t in self.suite.items() if band in CLEAR.get(kind, ())]
+        days = sum(t.days for t in tallies)
+        return sum(t.caught for t in tallies) / days if days else float("nan")
+
+    def add_day(self, suite: list[Alert], base: list[Alert], anomalies: list[Anomaly]) -> None:
+        if not anomalies:
+            self.clean_days += 1
+            self.suite_false += len(suite)
+            self.baseline_false += len(base)
+            for alert in suite:
+                self.false_by_detector[alert.detector] += 1
+        for anomaly in anomalies:
+            self.anomalous_days += 1
+            key = (anomaly.kind, _band(anomaly))
+            self.suite[key].add(_caught(anomaly, suite, CATCHES[anomaly.kind]))
+            self.baseline[key].add(_caught(anomaly, base, None))
+            self.other_alerts_on_anomalous_days += sum(1 for a in suite if a.region != anomaly.region)
 
     def to_dict(self) -> dict[str, Any]:
         def rows(table: dict[tuple[str, str], Tally]) -> list[dict[str, Any]]:
@@ -153,8 +187,9 @@ class Report:
             "other_alerts_per_anomalous_day": round(
                 self.other_alerts_on_anomalous_days / max(self.anomalous_days, 1), 3
             ),
+            "clear_recall": round(self.clear_recall, 3),
             "seconds": round(self.seconds, 2),
-        }
+        } | ({"eras": {name: era.to_dict() for name, era in sorted(self.eras.items())}} if self.eras else {})
 
 
 def evaluate(
@@ -176,18 +211,8 @@ def evaluate(
         suite = suite_alerts(day, history_dir, config)
         base = baseline_alerts(day, baseline_rise)
         anomalies = labels(day)
-        if not anomalies:
-            report.clean_days += 1
-            report.suite_false += len(suite)
-            report.baseline_false += len(base)
-            for alert in suite:
-                report.false_by_detector[alert.detector] += 1
-        for anomaly in anomalies:
-            report.anomalous_days += 1
-            key = (anomaly.kind, _band(anomaly))
-            report.suite[key].add(_caught(anomaly, suite, CATCHES[anomaly.kind]))
-            report.baseline[key].add(_caught(anomaly, base, None))
-            report.other_alerts_on_anomalous_days += sum(1 for a in suite if a.region != anomaly.region)
+        report.add_day(suite, base, anomalies)
+        report.eras.setdefault(era(day.election), Report()).add_day(suite, base, anomalies)
         if progress:
             progress(n, len(paths))
     report.seconds = time.perf_counter() - started
@@ -195,6 +220,22 @@ def evaluate(
 
 
 def format_report(report: Report) -> str:
+    """The tables per era (when the days span more than one), then the whole."""
+    parts = []
+    for name, part in sorted(report.eras.items()):
+        parts.append(f"## {name} ({part.clean_days + part.anomalous_days} days)\n\n" + _format(part))
+    summary = [
+        f"- {name}: false alerts (warning+) per clean day {part.suite_false / max(part.clean_days, 1):.2f}; "
+        f"recall on clear anomalies {part.clear_recall:.3f}"
+        for name, part in sorted(report.eras.items())
+    ]
+    whole = _format(report, seconds=True)
+    if len(report.eras) > 1:
+        return "\n\n".join([*parts, "## all days\n\n" + whole, "by era:\n" + "\n".join(summary)])
+    return whole
+
+
+def _format(report: Report, seconds: bool = False) -> str:
     data = report.to_dict()
     lines = [
         "| kind | band (points; surges: natural SDs) | days | suite recall | suite delay (releases) "
@@ -216,8 +257,9 @@ def format_report(report: Report) -> str:
         f"suite false alerts by detector: {data['false_alerts_by_detector'] or 'none'}"
     )
     lines.append(
-        f"alerts on other regions per anomalous day: {data['other_alerts_per_anomalous_day']}; "
-        f"{data['seconds']} s for {data['clean_days'] + report.anomalous_days} days"
+        f"alerts on other regions per anomalous day: {data['other_alerts_per_anomalous_day']}; recall on clear "
+        f"anomalies (docs/evaluation.md): {data['clear_recall']}"
+        + (f"; {data['seconds']} s for {data['clean_days'] + report.anomalous_days} days" if seconds else "")
     )
     return "\n".join(lines)
 

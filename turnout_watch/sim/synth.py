@@ -5,15 +5,21 @@ How a clean day is made (every number comes from the seed):
   a factor in 0.95..1.05 each.
 - Final turnout: a national level in 45..80 %, each region that level plus its own offset from the
   real days (cities vote less) plus noise (sd 4 points), clipped to 15..97 %.
-- Curve shape up to closing time: each region's own share-of-final curve from the two real days
-  (each two-hour step pulled within 1.5 robust SDs of all regions' steps, so the anomalies observers
-  reported on those days are not replayed as normal), mixed with a random weight (2022 was a slow
-  morning, 2023 a fast one), every two-hour increment multiplied by a log-normal factor (sd 0.15) for
-  region-to-region spread.
-- After polls close only late reports arrive: 20:00 -> 22:00 adds |N(0, 0.1)| points per region
-  (the nation gained 0.10-0.12 on the real days).
-- Releases at 10, 12, ..., 22 local, published 5 or 10 minutes later; the national figure is the
-  registered-weighted mean of the regions, all rounded to 2 decimals as the CEC does.
+- Era: even seeds fall between mid-2022 and February 2024, when the west (Aktobe, Atyrau, West
+  Kazakhstan, Mangystau, Kyzylorda) was an hour behind the capital; odd seeds from March 2024 on, one
+  zone. Which is which comes from the gazetteer's IANA zones and tzdata on the date, nothing else.
+- Curve shape, in the region's own local hours from 07:00 to its close at 20:00: every region draws
+  its own, independently, from the pool of the 40 real regional shapes of 2022 and 2023 (each one's
+  share of its closing figure, from 07:00 local; each hourly step pulled within 1.5 robust SDs of all
+  regions' steps, so the anomalies observers reported on those days are not replayed as normal): two
+  shapes mixed with a random weight, every hourly step multiplied by a log-normal factor (sd 0.15).
+- After a region's polls close only late reports arrive: the first release after its close adds
+  |N(0, 0.1)| points (the nation gained 0.10-0.12 on the real days).
+- Releases at 10, 12, ..., 22 on the capital's clock, published 5 or 10 minutes later: in the
+  two-zone era the 20:00 release catches the west at 19:00 local and the 22:00 release holds its last
+  hour; on one two-zone day in three the 20:00 release repeats the west's 18:00 figures (as June 2022's
+  did). The national figure is the registered-weighted mean of the regions, all rounded to 2 decimals
+  as the CEC does.
 
 Anomalies (one per day, labelled in the header under `synthetic.anomalies`):
 `surge` (from release k on, a region carries m extra points: ballot stuffing or an invented figure),
@@ -38,7 +44,7 @@ import numpy as np
 from detectors.curves import robust_steps
 from detectors.history import past_day
 from detectors.robust import MAD_TO_SIGMA
-from turnout_watch.core.dayfile import DayFile, load_day, write_day
+from turnout_watch.core.dayfile import DayFile, Election, load_day, write_day
 from turnout_watch.core.gazetteer import NATIONAL, default_gazetteer
 from turnout_watch.core.settings import SHIPPED_ELECTIONS
 
@@ -81,14 +87,33 @@ class Anomaly:
         return HOURS[self.release]
 
 
+#: Local hours of a synthetic region's polling day: its shape is a share of its closing figure on them.
+LOCAL_GRID = np.arange(7.0, 21.0)  # 07:00 .. 20:00
+#: Until 1 March 2024 Kazakhstan's west was an hour behind the capital; from then on, one zone.
+TWO_ZONE_START, ONE_ZONE_START = date(2022, 7, 1), date(2024, 3, 4)
+
+
+def election_date(seed: int) -> date:
+    """Even seeds: a day of the two-zone era (after the 2022 regions, before March 2024); odd: after."""
+    if seed % 2 == 0:
+        return TWO_ZONE_START + timedelta(days=(seed // 2) % 600)
+    return ONE_ZONE_START + timedelta(days=(seed // 2) % 3000)
+
+
+def era(election: Election) -> str:
+    """ "1 zone", "2 zones", ...: how many UTC offsets the day's regions close on (IANA zones + tzdata)."""
+    offsets = {closes.utcoffset() for code, (_, closes) in election.polls().items() if code != NATIONAL}
+    return f"{len(offsets)} zone" + ("s" if len(offsets) > 1 else "")
+
+
 @dataclass(frozen=True)
 class Template:
-    """What clean days are drawn from: the real days' curves and regions."""
+    """What clean days are drawn from: the real days' regional curve shapes and regions."""
 
     codes: tuple[str, ...]
     registered: dict[str, int]
-    shares: tuple[np.ndarray, np.ndarray]  # per real day: (regions, hours<=20) share of the 20:00 figure
-    offsets: np.ndarray  # each region's final turnout minus the nation's, averaged over the real days
+    shapes: np.ndarray  # (real regional curves, LOCAL_GRID): share of the closing figure, local hours
+    offsets: np.ndarray  # each region's closing turnout minus the nation's final, averaged over the real days
 
     @classmethod
     def from_shipped(cls, folder: Path = SHIPPED_ELECTIONS) -> Template:
@@ -96,31 +121,55 @@ class Template:
         gazetteer = default_gazetteer()
         registered = {gazetteer.resolve(n).code: v for n, v in days[1].election.registered().items()}
         codes = tuple(sorted(registered))
-        shares, offsets = [], []
+        shapes, offsets = [], []
         for day in days:
             past = past_day(day)
-            close = past.hours.index(20.0)
-            values = np.array([past.turnout[c][: close + 1] for c in codes])
+            opens = day.election.polls_open.hour + day.election.polls_open.minute / 60
+            close = day.election.polls_close.hour + day.election.polls_close.minute / 60
+            curves, finals = [], []
+            for code in codes:
+                hours = np.asarray(past.hours_of(code))
+                values = np.asarray(past.turnout[code])
+                # the figure at its own close: the first release at or after it (the west's 22:00 until 2024)
+                final = float(values[np.searchsorted(hours, close)])
+                voting = hours < close
+                x = np.concatenate([[opens], hours[voting], [close]])
+                y = np.concatenate([[0.0], values[voting] / final, [1.0]])
+                curves.append(np.interp(LOCAL_GRID, x, y))
+                finals.append(final)
             # the real days hold reported anomalies (Turkistan 10:00 -> 12:00 in 2022): not for a clean template
-            shares.append(robust_steps(values / values[:, -1:], 1.5))
-            offsets.append(values[:, -1] - past.turnout[NATIONAL][close])
-        return cls(codes, registered, (shares[0], shares[1]), np.mean(offsets, axis=0))
+            shapes.append(robust_steps(np.array(curves)[:, 1:], 1.5))
+            offsets.append(np.array(finals) - past.turnout[NATIONAL][-1])
+        pool = np.concatenate(shapes)
+        return cls(
+            codes, registered, np.concatenate([np.zeros((len(pool), 1)), pool], axis=1), np.mean(offsets, axis=0)
+        )
 
 
-def _clean_values(template: Template, rng: np.random.Generator) -> np.ndarray:
-    """(regions, 7 releases) clean turnout, 20:00 = the figure at closing, 22:00 adds late reports."""
+def _clean_values(
+    template: Template, rng: np.random.Generator, local_hours: np.ndarray, close: float = 20.0
+) -> np.ndarray:
+    """(regions, releases) clean turnout; `local_hours[i, k]` is release k on region i's own clock.
+
+    Each region's shape is its own draw from the pool of real shapes; a release at or after its close
+    shows its closing figure, the first after it plus late reports.
+    """
     n = len(template.codes)
     level = rng.uniform(45, 80)
     final = np.clip(level + template.offsets + rng.normal(0, 4, n), 15, 97)
-    w = rng.uniform(0, 1)
-    share = w * template.shares[0] + (1 - w) * template.shares[1]
-    steps = np.diff(np.concatenate([np.zeros((n, 1)), share], axis=1), axis=1)
-    steps = np.maximum(steps, 0) * rng.lognormal(0, 0.15, steps.shape)
-    curve = np.cumsum(steps, axis=1)
+    pool = template.shapes
+    first, second = rng.integers(len(pool), size=n), rng.integers(len(pool), size=n)
+    w = rng.uniform(0, 1, (n, 1))
+    share = w * pool[first] + (1 - w) * pool[second]
+    steps = np.maximum(np.diff(share, axis=1), 0) * rng.lognormal(0, 0.15, (n, share.shape[1] - 1))
+    curve = np.concatenate([np.zeros((n, 1)), np.cumsum(steps, axis=1)], axis=1)
     curve /= curve[:, -1:]
-    values = final[:, None] * curve
     late = np.abs(rng.normal(0, 0.1, n))
-    return np.concatenate([values, (final + late)[:, None]], axis=1)
+    values = np.empty(local_hours.shape)
+    for i in range(n):
+        values[i] = final[i] * np.interp(local_hours[i], LOCAL_GRID, curve[i])
+        values[i, local_hours[i] > close] += late[i]
+    return values
 
 
 def _inject(values: np.ndarray, kind: str, k: int, i: int, m: float) -> None:
@@ -144,8 +193,18 @@ def make_day(
     """
     template = template or Template.from_shipped()
     rng = np.random.default_rng(seed)
-    values = _clean_values(template, rng)
+    day = election_date(seed)
     codes = list(template.codes)
+    gazetteer = default_gazetteer()
+    tz = ZoneInfo(TZ)
+    capital = [datetime.combine(day, time(h), tzinfo=tz) for h in HOURS]
+    zones = [gazetteer.get(c).zone for c in codes]
+    local_hours = np.array([[_hour(t.astimezone(zone)) for t in capital] for zone in zones])
+    values = _clean_values(template, rng, local_hours)
+    behind = np.flatnonzero(local_hours[:, CLOSE_INDEX] < HOURS[CLOSE_INDEX])  # regions on a clock behind the capital's
+    stale = behind.size > 0 and rng.uniform() < 1 / 3
+    if stale:  # the 20:00 release repeats their 18:00 figures; 22:00 brings the hours since
+        values[behind, CLOSE_INDEX] = values[behind, CLOSE_INDEX - 1]
     registered = {c: int(template.registered[c] * rng.uniform(0.95, 1.05)) for c in codes}
     anomaly = None
     if kind is not None:
@@ -171,9 +230,7 @@ def make_day(
     national = np.round(weights @ values / weights.sum(), 2)
     if anomaly and anomaly.kind == "national":
         national[anomaly.release] = round(national[anomaly.release] + anomaly.magnitude * rng.choice([-1, 1]), 2)
-    day = date(2030, 1, 1) + timedelta(days=seed % 3000)
     election = f"synthetic-{seed}" + (f"-{kind}" if kind else "-clean")
-    tz = ZoneInfo(TZ)
     published_after = timedelta(minutes=int(rng.choice([5, 10])))
 
     def release(k: int, published: datetime, turnout: np.ndarray, nat: float, revision: bool = False) -> dict[str, Any]:
@@ -206,7 +263,7 @@ def make_day(
         ahead = min(after + 1, len(HOURS) - 1)
         events.insert(after + 1, release(old, published, values[:, ahead], national[ahead]))
     if observers:
-        counts = _observer_events(rng, election, codes, registered, clean, day, observers, anomaly)
+        counts = _observer_events(rng, election, codes, registered, clean, day, observers, anomaly, zones)
         events = _merge_by_time(events, counts)
     header = {
         "type": "election",
@@ -217,7 +274,7 @@ def make_day(
         "polls_open": "07:00",
         "polls_close": "20:00",
         "regions": [{"region": c, "registered": registered[c]} for c in codes],
-        "synthetic": {"seed": seed, "anomalies": [asdict(anomaly)] if anomaly else []},
+        "synthetic": {"seed": seed, "anomalies": [asdict(anomaly)] if anomaly else [], "stale_west_20": stale},
     }
     return header, events
 
@@ -231,6 +288,7 @@ def _observer_events(
     day: date,
     observers: int,
     anomaly: Anomaly | None,
+    zones: list[ZoneInfo],
 ) -> list[dict[str, Any]]:
     """Tally and commission counts at observed stations, following the *clean* regional curves.
 
@@ -241,7 +299,8 @@ def _observer_events(
     minutes before the hour (tally: the true count plus or minus a few voters) and notes the
     commission's figure (the true count plus or minus 1); reports arrive 1-20 minutes later, one in 20 is never sent. An
     `official_above` anomaly leaves the counts clean (the official figure was inflated); a `protocol`
-    anomaly inflates one station's commission figure by m % of its list from release k on.
+    anomaly inflates one station's commission figure by m % of its list from release k on. Times are
+    stated on the station's own clock (its region's zone).
     """
     tz = ZoneInfo(TZ)
     weights = np.array([registered[c] for c in codes], dtype=float)
@@ -271,6 +330,7 @@ def _observer_events(
             for j in np.flatnonzero(sent).tolist():
                 station = f"{code[3:]}-{j:04d}"
                 observed = datetime.combine(day, time(HOURS[k]), tzinfo=tz) - timedelta(minutes=float(taken[j]))
+                observed = observed.astimezone(zones[r])
                 received = observed + timedelta(minutes=float(delay[j]))
                 voted_commission = int(commission[j])
                 if station == protocol_station and anomaly and k >= anomaly.release:
@@ -291,6 +351,10 @@ def _observer_events(
                         }
                     )
     return events
+
+
+def _hour(when: datetime) -> float:
+    return when.hour + when.minute / 60
 
 
 def _merge_by_time(releases: list[dict[str, Any]], counts: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 
 import numpy as np
 
 from detectors.config import DetectorConfig
 from detectors.rules.closing import GrowthAfterClose, growth_after_close
 from detectors.types import Batch
-from turnout_watch.core.records import Release
+from turnout_watch.core.records import Flag, Release
 
 TZ = timezone(timedelta(hours=6))
 CFG = DetectorConfig()
@@ -60,3 +60,61 @@ def test_only_rises_measured_entirely_after_closing_count() -> None:
 
 def test_the_nation_is_not_judged_by_this_rule() -> None:
     assert GrowthAfterClose().flags(after_close(20, {"KZ": 2.0}), CFG) == []
+
+
+# Every region on its own clock: a UTC+5 region (Aktobe, Asia/Aqtobe) while the capital was on UTC+6
+# (19 Mar 2023) and after the whole country moved to UTC+5 (17 Mar 2024). Releases on the capital's clock.
+WEST, EAST = "KZ-15", [f"KZ-{n}" for n in (10, 11, 19, 31, 33, 35, 39, 55, 59, 61)]
+
+
+def own_clock_day(on: str, west: list[float]) -> list[Flag]:
+    """Releases at 16, 18, 20, 22 capital time: the east closed at 20:00 local (+0.05 late), Aktobe's figures given."""
+    from detectors.tracker import TurnoutTracker
+    from turnout_watch.core.dayfile import parse_election
+    from turnout_watch.core.normalize import election_context
+
+    election = parse_election(
+        {
+            "type": "election",
+            "election": "e",
+            "date": on,
+            "timezone": "Asia/Almaty",
+            "polls_open": "07:00",
+            "polls_close": "20:00",
+            "regions": [],
+        }
+    )
+    context = election_context(election)
+    tracker, flags = TurnoutTracker("e"), []
+    for k, hour in enumerate((16, 18, 20, 22)):
+        as_of = datetime.combine(election.date, time(hour), election.tz)
+        east = 50.0 + (0.05 if hour == 22 else 2.0 * k)
+        turnout = dict.fromkeys(EAST, east) | {WEST: west[k]}
+        flags += tracker.process(Release("e", as_of, as_of + timedelta(minutes=10), turnout, **context)).flags
+    return [f for f in flags if f.detector == "growth_after_close"]
+
+
+def test_a_region_an_hour_behind_is_judged_from_its_own_close() -> None:
+    # 2023 Aktobe: +0.57 in 18-20, +0.55 in 20-22 capital time; it closed at 21:00 capital time
+    aktobe = [56.32, 56.88, 57.45, 58.00]
+    assert own_clock_day("2023-03-19", aktobe) == []
+    # the same figures a year later, when Aktobe closed with the capital at 20:00: growth after close
+    [flag] = own_clock_day("2024-03-17", aktobe)
+    assert (flag.region_code, flag.severity, flag.value) == (WEST, "warning", 0.55)
+    assert "after polls closed at 20:00" in flag.message
+
+
+def test_its_last_hour_is_judged_against_its_own_pace() -> None:
+    # +2.5 in its last hour after +0.57 in the two before: 1.93 beyond what its pace explains
+    [flag] = own_clock_day("2023-03-19", [56.32, 56.88, 57.45, 59.95])
+    assert (flag.severity, flag.evidence["voting_hours"], flag.evidence["pace_explains"]) == ("warning", 1.0, 0.57)
+    assert flag.expected == 1.07 and "20:00 local (21:00 on the releases' clock)" in flag.message
+    assert flag.evidence["polls_close"] == "2023-03-19T20:00:00+05:00"
+
+
+def test_a_stale_figure_then_a_two_hour_rise_is_normal() -> None:
+    # June 2022: the 20:00 release repeated the west's 18:00 figure; 22:00 brought 18:00-21:00 at once
+    assert own_clock_day("2023-03-19", [55.0, 56.0, 56.0, 57.4]) == []
+    # counted from the 20:00 repeat, the rise would look like one hour at three times its pace
+    [flag] = own_clock_day("2023-03-19", [55.0, 56.0, 56.0, 60.5])
+    assert flag.evidence["voting_hours"] == 3.0 and flag.severity == "warning"

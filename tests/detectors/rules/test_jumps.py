@@ -149,3 +149,38 @@ def test_expected_curve_jump_needs_past_curves_and_a_large_enough_excess() -> No
     assert ExpectedCurveJump().flags(b, DetectorConfig(curve_min_excess_points=12.5)) == []
     assert ExpectedCurveJump().flags(b, DetectorConfig(curve_z_warning=12.5)) == []
     assert [f.severity for f in ExpectedCurveJump().flags(b, DetectorConfig(curve_z_critical=12.5))] == ["warning"]
+
+
+def test_regions_still_voting_are_not_compared_with_regions_closed() -> None:
+    """22:00 capital time on 19 Mar 2023: five regions an hour behind held their last hour of voting."""
+    from turnout_watch.core.dayfile import parse_election
+    from turnout_watch.core.normalize import election_context
+
+    def scores(on: str) -> tuple[list[float], list[float]]:
+        election = parse_election(
+            {
+                "type": "election",
+                "election": "e",
+                "date": on,
+                "timezone": "Asia/Almaty",
+                "polls_open": "07:00",
+                "polls_close": "20:00",
+                "regions": [],
+            }
+        )
+        west = ["KZ-15", "KZ-23", "KZ-27", "KZ-43", "KZ-47"]
+        east = [f"KZ-{n}" for n in (10, 11, 19, 31, 33, 35, 39, 55, 59, 61)]
+        as_of = datetime.combine(election.date, datetime.min.time().replace(hour=22), election.tz)
+        before = dict.fromkeys(west + east, 50.0)
+        after = {c: 50.0 + 0.02 * n for n, c in enumerate(east)} | dict.fromkeys(west, 51.0)
+        after["KZ-15"] = 51.2
+        release = Release("e", as_of, as_of, after, **election_context(election))
+        b = Batch.of(release, before, dict.fromkeys(before, as_of.timestamp() - 7200))
+        z = jump_scores(b, CFG).z
+        return [float(z[b.codes.index(c)]) for c in west], [float(z[b.codes.index(c)]) for c in east]
+
+    west_2023, east_2023 = scores("2023-03-19")
+    assert all(np.isnan(west_2023))  # their last hour: too few in that phase, left to the closing rule
+    assert not any(np.isnan(east_2023)) and max(east_2023) < 3  # closed regions among themselves
+    west_2024, east_2024 = scores("2024-03-17")  # one zone: everyone closed at 20:00, all judged together
+    assert not any(np.isnan(west_2024 + east_2024)) and west_2024[0] > max(east_2024)
