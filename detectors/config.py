@@ -9,6 +9,9 @@ from dataclasses import dataclass
 class DetectorConfig:
     # Cross-sectional jump: robust SDs above the other regions' rises (points/hour) at the same release,
     # and at least this many points above their median rise. Turkistan 12:00 2022 scores 7.0.
+    # To alert, the region's change of pace (its rate minus its own pace before) must also be
+    # jump_z_warning robust SDs above the others' changes; else it keeps its own pace: info. Abai
+    # 14:00 2022 scores 3.7; Almaty Region 18:00 2022 1.0 (7.1 -> 7.9 points/h while others slowed).
     jump_z_warning: float = 3.0
     jump_z_critical: float = 5.0
     jump_min_excess_points: float = 2.0

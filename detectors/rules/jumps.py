@@ -3,7 +3,10 @@
 Two rules on the same rises. The cross-sectional jump asks "did it rise far more than the others
 did at this release?"; the expected-curve jump asks "did it rise far more than its own past days
 say it should by this hour?". Each one tempers the other: a cross-sectional jump that the region's
-own curve predicts is its habit, noted but not alerted.
+own curve predicts is its habit, noted but not alerted. A cross-sectional jump is also judged
+against the region's own pace earlier that day: a region that has voted late all day keeps rising
+while the early ones slow down, which is its pace, not news; a surge changes the region's pace
+where the others' did not change.
 """
 
 from __future__ import annotations
@@ -70,6 +73,61 @@ def phases(b: Batch) -> list[tuple[Phase, list[int]]]:
     return list(groups.items())
 
 
+def judged_groups(b: Batch, config: DetectorConfig) -> list[list[int]]:
+    """The groups of regions judged against each other at this release (see `jump_scores`).
+
+    Regions open throughout the interval are split by hours of voting only when every such group has
+    more than `jump_min_peers` regions; otherwise they are one group. Groups of `jump_min_peers` or
+    fewer are left out.
+    """
+    groups = phases(b)
+    open_groups = [members for key, members in groups if key[0] == "open"]
+    if not all(len(members) > config.jump_min_peers for members in open_groups):
+        merged = [i for members in open_groups for i in members]
+        groups = [(key, members) for key, members in groups if key[0] != "open"] + [(("open", -1.0), merged)]
+    return [members for _, members in groups if len(members) > config.jump_min_peers]
+
+
+def _scored_by_group(b: Batch, config: DetectorConfig, values: FloatArray, *, relative_floor: float) -> RobustScores:
+    n = len(b.codes)
+    z, median, scale = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+    rising = sum(len(members) for _, members in phases(b))
+    peers = np.full(n, rising, dtype=np.int64)  # unscored: all that rose, as robust_scores counts them
+    for members in judged_groups(b, config):
+        scores = cross_sectional_jump(
+            values[members], scale_floor=config.jump_scale_floor, relative_floor=relative_floor
+        )
+        z[members], median[members] = scores.z, scores.peer_median
+        scale[members], peers[members] = scores.peer_scale, scores.peers
+    return RobustScores(z=z, peer_median=median, peer_scale=scale, peers=peers)
+
+
+def rise_rates(b: Batch) -> FloatArray:
+    """Each region's rise in points per hour since its previous figure was first reported."""
+    hours = (b.now - b.since) / 3600.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray(np.where(hours > 0, b.delta / hours, np.nan))
+
+
+@shared
+def pace_change_scores(b: Batch, config: DetectorConfig) -> RobustScores:
+    """Robust z of every fresh region's change of pace against the others' changes, in the same groups.
+
+    The change of pace is its rate over this interval minus its own pace before it (`Batch.pace`: the
+    points per hour of the last interval its figure moved in), points per hour. Regions' curves differ
+    in shape (2022's regions voted later in the day than 2023's): in the afternoon early regions slow
+    down while a late one keeps its pace, so its rise stands out against the others' rises although it
+    only continues what it has done all day. A surge (ballots or an invented figure added at one
+    release) changes the region's own pace by as many points as it adds to its rise, and stands out
+    against the others' changes as well. Regions without a known pace are not scored:
+    at the first rise of the day (10:00 -> 12:00) no region has one. The pace since the polls opened
+    is no substitute: on 20 Nov 2022 the regions' 07:00 -> 10:00 paces spread so widely (robust SD
+    4 points/h) that Turkistan's reported jump, +9.6 points/h over its opening pace, scored only 2.6.
+    """
+    rates = rise_rates(b)
+    return _scored_by_group(b, config, rates - b.pace, relative_floor=0.0)
+
+
 @shared
 def jump_scores(b: Batch, config: DetectorConfig) -> RobustScores:
     """Robust z of every fresh region's rise against the others' in the same phase (see `phases`).
@@ -81,26 +139,7 @@ def jump_scores(b: Batch, config: DetectorConfig) -> RobustScores:
     regions differ: 2022 and 2023 flag the same regions with the west in or out). A closed or
     last-hours phase too small to judge itself by is not scored (NaN): the closing rule judges it.
     """
-    n = len(b.codes)
-    hours = (b.now - b.since) / 3600.0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rates = np.where(hours > 0, b.delta / hours, np.nan)
-    z, median, scale = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
-    groups = phases(b)
-    peers = np.full(n, sum(len(members) for _, members in groups), dtype=np.int64)  # unscored: all, as robust_scores
-    open_groups = [members for key, members in groups if key[0] == "open"]
-    if not all(len(members) > config.jump_min_peers for members in open_groups):
-        merged = [i for members in open_groups for i in members]
-        groups = [(key, members) for key, members in groups if key[0] != "open"] + [(("open", -1.0), merged)]
-    for _, members in groups:
-        if len(members) <= config.jump_min_peers:
-            continue
-        scores = cross_sectional_jump(
-            rates[members], scale_floor=config.jump_scale_floor, relative_floor=config.jump_relative_floor
-        )
-        z[members], median[members] = scores.z, scores.peer_median
-        scale[members], peers[members] = scores.peer_scale, scores.peers
-    return RobustScores(z=z, peer_median=median, peer_scale=scale, peers=peers)
+    return _scored_by_group(b, config, rise_rates(b), relative_floor=config.jump_relative_floor)
 
 
 def expected_curve_residuals(
@@ -166,8 +205,13 @@ def curve_model(b: Batch, config: DetectorConfig) -> CurveModel | None:
 
 
 class CrossSectionalJump:
-    """A rise far above the other regions' (see `cross_sectional_jump`); one its own curve predicts is info.
+    """A rise far above the other regions' (see `cross_sectional_jump`); one its own pace or curve explains is info.
 
+    It alerts only when the rise is also an outlier once each region is held to its own pace: its
+    change of pace must be `jump_z_warning` robust SDs above the other regions' changes
+    (`pace_change_scores`). A region that rose 3 points an hour before and 3.4 now, while the others
+    slowed from 3 to 0.5, keeps its own pace: noted as info, not alerted. Where its pace is unknown
+    or too few regions have one, the rise alone decides, as before.
     No other region rose like it, but a past election shows the region rising like this at this
     hour (2023: North Kazakhstan +14 points 14:00 -> 16:00, as in 2022): when its own curve explains
     more than `habit_share` of the excess over the other regions, it is a known habit, not news.
@@ -189,6 +233,8 @@ class CrossSectionalJump:
         if not hit.any():
             return []
         model = curve_model(b, cfg)
+        paced = pace_change_scores(b, cfg)
+        pace = b.pace
         flags = []
         for i in np.flatnonzero(hit).tolist():
             z = float(scores.z[i])
@@ -199,10 +245,24 @@ class CrossSectionalJump:
             )
             habit: dict[str, Any] = {}
             excess = float(b.delta[i] - expected[i])
+            pace_z = float(paced.z[i])
+            if np.isfinite(pace_z) and paced.peers[i] >= cfg.jump_min_peers:
+                habit = {
+                    "own_pace_points_per_hour": round(float(pace[i]), 4),
+                    "pace_change_z": round(pace_z, 2),
+                    "peer_median_pace_change": round(float(paced.peer_median[i]), 4),
+                }
+                if pace_z < cfg.jump_z_warning:
+                    severity = "info"
+                    message += (
+                        f"; but it rose {pace[i]:.1f} points/h before and {b.delta[i] / hours[i]:.1f} now, a change "
+                        f"of pace {pace_z:.1f} robust SDs from the others' ({paced.peer_median[i]:+.1f}/h median): "
+                        "its own pace, not news"
+                    )
             if model is not None and model.eligible[i] and model.residual[i] < cfg.habit_share * excess:
                 severity = "info"
                 message += f"; its own past curves expected {model.expected[i]:.1f}%, so this is its habit, not news"
-                habit = {"curve_expected": round(float(model.expected[i]), 4)}
+                habit |= {"curve_expected": round(float(model.expected[i]), 4)}
             flags.append(
                 b.flag(
                     b.codes[i],

@@ -95,10 +95,10 @@ def test_small_evaluation_meets_the_targets(tmp_path: Path) -> None:
     report = evaluate(tmp_path, days=70, clean=30, seed=11, history_dir=SHIPPED_ELECTIONS).to_dict()
     assert report["clean_days"] == 30
     assert set(report["eras"]) == {"1 zone", "2 zones"}  # even seeds before March 2024, odd seeds after
-    # Not the 0.5 target: every region draws its own shape from 2022's and 2023's, so a late-voting
-    # region beside early ones is normal here, and the cross-sectional jump still calls it out
-    # (docs/evaluation.md; 1.74 and 1.82 a day by era on 100 clean days, seed 1).
-    assert report["false_alerts_per_clean_day"] <= 2.0
+    # The cross-sectional jump holds each region to its own pace too (a late-voting region beside early
+    # ones keeps rising, which is its pace, not news): 0.27 a day here (0.20 and 0.33 by era). The
+    # target is 0.5 on the full run (docs/evaluation.md); 30 clean days allow some slack.
+    assert report["false_alerts_per_clean_day"] <= 0.6
     certain = {"fall", "over_100", "revision", "time_reversal"}
     assert certain <= {row["kind"] for row in report["suite"]}
     for row in report["suite"]:

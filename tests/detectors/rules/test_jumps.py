@@ -17,6 +17,7 @@ from detectors.rules.jumps import (
     curve_model,
     expected_curve_residuals,
     jump_scores,
+    pace_change_scores,
 )
 from detectors.types import Batch
 from turnout_watch.core.records import Release
@@ -30,12 +31,17 @@ def at(hour: int) -> datetime:
     return datetime(2022, 11, 20, hour, tzinfo=TZ)
 
 
-def batch(before: dict[str, float], after: dict[str, float], curves: ExpectedCurves | None = None) -> Batch:
-    """`before` as of 10:00, `after` as of 12:00 (local +06:00)."""
+def batch(
+    before: dict[str, float],
+    after: dict[str, float],
+    curves: ExpectedCurves | None = None,
+    pace: dict[str, float] | None = None,
+) -> Batch:
+    """`before` as of 10:00, `after` as of 12:00 (local +06:00); `pace`: points/h before 10:00."""
     release = Release("e", at(12), at(12) + timedelta(minutes=5), after)
     ten = at(10).timestamp()
     names = {"KZ-61": "Turkistan Region"}
-    return Batch.of(release, before, dict.fromkeys(before, ten), names=names, curves=curves)
+    return Batch.of(release, before, dict.fromkeys(before, ten), names=names, curves=curves, pace=pace)
 
 
 def surge(curves: ExpectedCurves | None = None) -> Batch:
@@ -184,3 +190,44 @@ def test_regions_still_voting_are_not_compared_with_regions_closed() -> None:
     assert not any(np.isnan(east_2023)) and max(east_2023) < 3  # closed regions among themselves
     west_2024, east_2024 = scores("2024-03-17")  # one zone: everyone closed at 20:00, all judged together
     assert not any(np.isnan(west_2024 + east_2024)) and west_2024[0] > max(east_2024)
+
+
+def paced(late_pace: float) -> Batch:
+    """Five regions slowed from 3 points/h to 0.5..2.5; KZ-61, at `late_pace` before, rose 6.5/h (+13 in 2 h)."""
+    before = dict.fromkeys([*PEERS, "KZ-61"], 40.0)
+    after = {code: 40.0 + 2 * (0.5 + 0.5 * k) for k, code in enumerate(PEERS)} | {"KZ-61": 53.0}
+    return batch(before, after, pace=dict.fromkeys(PEERS, 3.0) | {"KZ-61": late_pace})
+
+
+def test_pace_change_scores_known_answer() -> None:
+    # changes of pace: the five peers -2.5, -2, -1.5, -1, -0.5; KZ-61 6.5 - 6 = +0.5
+    scores = pace_change_scores(paced(6.0), CFG)
+    assert scores.peer_median[5] == -1.5 and scores.peers[5] == 5
+    assert scores.z[5] == pytest.approx(2 / (0.5 * MAD_TO_SIGMA))  # 2.70: MAD 0.5 of the others
+    # a region without a known pace is neither scored nor a peer
+    b = paced(6.0)
+    b = batch(dict.fromkeys(b.codes, 40.0), dict(zip(b.codes, b.value.tolist(), strict=True)), pace={"KZ-10": 3.0})
+    assert np.isnan(pace_change_scores(b, CFG).z).all()
+
+
+def test_a_region_keeping_its_own_pace_is_noted_not_alerted() -> None:
+    """It rose 6 points/h before and 6.5 now; the others slowed by 0.5..2.5: its rise is an outlier, its pace is not."""
+    [flag] = CrossSectionalJump().flags(paced(6.0), CFG)
+    # the rise alone: (6.5 - 1.5) / (0.5 * 1.4826) = 6.7 robust SDs, critical before its pace is asked
+    assert (flag.region_code, flag.severity, flag.value, flag.expected) == ("KZ-61", "info", 13.0, 3.0)
+    assert flag.message == (
+        "Turkistan Region rose 13.0 points in 2 h; other regions rose 3.0 (median), 6.7 robust SDs above them; "
+        "but it rose 6.0 points/h before and 6.5 now, a change of pace 2.7 robust SDs from the others' "
+        "(-1.5/h median): its own pace, not news"
+    )
+    assert flag.evidence["pace_change_z"] == round(2 / (0.5 * MAD_TO_SIGMA), 2)
+    assert flag.evidence["own_pace_points_per_hour"] == 6.0
+    assert flag.evidence["peer_median_pace_change"] == -1.5
+
+
+def test_a_surge_changes_the_region_s_own_pace_and_stays_critical() -> None:
+    """The same rise from the same pace as the others (3 points/h): +3.5 against their -1.5, z 6.7."""
+    [flag] = CrossSectionalJump().flags(paced(3.0), CFG)
+    assert (flag.region_code, flag.severity) == ("KZ-61", "critical")
+    assert flag.evidence["pace_change_z"] == round(5 / (0.5 * MAD_TO_SIGMA), 2)
+    assert "its own pace" not in flag.message
