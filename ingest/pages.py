@@ -14,7 +14,7 @@ from urllib.parse import urljoin
 import lxml.html
 from lxml import etree
 
-from ingest.parse import ParsedRelease, decode, html_to_text, parse_text
+from ingest.parse import ParsedRelease, css, decode, document_text, html_to_text, parse_text
 from ingest.sources import ListPage, Source
 
 
@@ -43,7 +43,7 @@ def discover_links(body: bytes, page: ListPage, page_url: str, charset: str | No
     doc = _document(decode(body, charset))
     if doc is None:
         return Links([], False)
-    anchors = doc.cssselect(page.link_selector)
+    anchors = css(doc, page.link_selector)
     layout_ok = bool(anchors)
     if not anchors:
         anchors = doc.xpath("//a[@href]")
@@ -58,11 +58,10 @@ def discover_links(body: bytes, page: ListPage, page_url: str, charset: str | No
 def read_release_page(body: bytes, source: Source, on: date, charset: str | None = None) -> ReleasePage:
     """Parse a release page; `published_at` from the configured element's `datetime` attribute."""
     text = decode(body, charset)
-    content, layout_ok = html_to_text(text, source.body_selector)
     published_at = None
     doc = _document(text)
     if doc is not None:
-        for element in doc.cssselect(source.published_selector):
+        for element in css(doc, source.published_selector):
             try:
                 published_at = datetime.fromisoformat(element.get("datetime", ""))
             except ValueError:
@@ -70,5 +69,10 @@ def read_release_page(body: bytes, source: Source, on: date, charset: str | None
             if published_at.tzinfo is not None:
                 break
             published_at = None
+    # One parse of the page: the text is read last, as reading it rewrites the tree.
+    if doc is None:
+        content, layout_ok = html_to_text(text, source.body_selector)
+    else:
+        content, layout_ok = document_text(doc, source.body_selector)
     parsed = parse_text(content, on=on, tz=source.timezone)
     return ReleasePage(parsed, published_at, layout_ok)

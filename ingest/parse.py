@@ -13,19 +13,21 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
-from typing import Any, Literal
+from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo
 
 import lxml.html
 from lxml import etree
+from lxml.cssselect import CSSSelector
 from rapidfuzz import fuzz, process
 
 from turnout_watch.core import morph
 from turnout_watch.core.gazetteer import NATIONAL, Gazetteer, default_gazetteer
 
-__all__ = ["Lang", "ParsedRelease", "html_to_text", "parse_release", "parse_text"]
+__all__ = ["Lang", "ParsedRelease", "css", "document_text", "html_to_text", "parse_release", "parse_text"]
 
 Lang = Literal["ru", "kk", "en", "auto"]
 
@@ -72,7 +74,8 @@ _MONTHS = {
     "en": "jan feb mar apr may jun jul aug sep oct nov dec",
 }
 _DATE_NUMERIC = re.compile(r"\b(?:(\d{4})-(\d{2})-(\d{2})|(\d{1,2})\.(\d{1,2})\.(\d{4}))\b")
-_DATE_WORDS = re.compile(r"\b(\d{1,2})\s+([^\W\d_]{3,})\.?\s+(\d{4})\b|\b([^\W\d_]{3,})\.?\s+(\d{1,2}),?\s+(\d{4})\b")
+# Possessive word runs ({3,}+): a shorter run would be followed by a letter, which cannot match.
+_DATE_WORDS = re.compile(r"\b(\d{1,2})\s+([^\W\d_]{3,}+)\.?\s+(\d{4})\b|\b([^\W\d_]{3,}+)\.?\s+(\d{1,2}),?\s+(\d{4})\b")
 # As-of keywords before a time ("на 10.00", "as of 10:00", "сағат 10:00") or Kazakh case endings after it.
 _ASOF_BEFORE = r"(?:по\s+состоянию\s+на|по\s+данным\s+на|на|к|as\s+of|as\s+at|by|at|сағат|saǵat|sagat|sağat)"
 # Kazakh case endings on a time ("12.00-дегі", "14-ке дейін", "16:05-tegi", "22-00-дегі"), any script.
@@ -84,7 +87,8 @@ _KK_AFTER = (
 _HOUR_WORD = r"(?P<hw>\s*(?:час\w*|ч\b\.?|утра|дня|вечера|o'clock))"
 _AMPM = r"(?P<ampm>[ap])\.?\s?m\.?"
 _TIME = re.compile(
-    rf"(?:(?P<kw>{_ASOF_BEFORE})\s+)?(?<![\d.,:])(?P<h>\d{{1,2}})(?:(?P<sep>[:.]|-(?=\d\d-))(?P<m>\d{{2}}))?"
+    # The lookahead (first letters of the keywords, or a digit) only spares trying them everywhere.
+    rf"(?=[\dпнкabсs])(?:(?P<kw>{_ASOF_BEFORE})\s+)?(?<![\d.,:])(?P<h>\d{{1,2}})(?:(?P<sep>[:.]|-(?=\d\d-))(?P<m>\d{{2}}))?"
     rf"(?:\s*{_AMPM}|(?P<kk>{_KK_AFTER})|{_HOUR_WORD})?(?![\d%])",
     re.IGNORECASE,
 )
@@ -205,6 +209,16 @@ def looks_like_html(text: str) -> bool:
     return "<html" in head or "<body" in head or "<p" in head or "<li" in head or "<div" in head or "<tr" in head
 
 
+@functools.lru_cache(maxsize=64)
+def _compiled(selector: str) -> CSSSelector:
+    return CSSSelector(selector, translator="html")
+
+
+def css(root: lxml.html.HtmlElement, selector: str) -> list[lxml.html.HtmlElement]:
+    """``root.cssselect(selector)`` with the selector compiled once per process, not per page."""
+    return cast(list[lxml.html.HtmlElement], _compiled(selector)(root))
+
+
 def html_to_text(html: str, selector: str | None = None) -> tuple[str, bool]:
     """The visible text, one line per block element and cells joined by " | ".
 
@@ -218,11 +232,16 @@ def html_to_text(html: str, selector: str | None = None) -> tuple[str, bool]:
         doc: lxml.html.HtmlElement = lxml.html.document_fromstring(html)
     except (etree.ParserError, ValueError):
         return "", False
+    return document_text(doc, selector)
+
+
+def document_text(doc: lxml.html.HtmlElement, selector: str | None = None) -> tuple[str, bool]:
+    """:func:`html_to_text` of a parsed page (which it rewrites: read anything else from it first)."""
     for bad in doc.xpath("//script|//style|//noscript"):
         bad.drop_tree()
     root, found = doc, True
     if selector:
-        matches = doc.cssselect(selector)
+        matches = css(doc, selector)
         if matches:
             root = matches[0]
         else:
@@ -295,10 +314,48 @@ class _Resolver:
         return _lookup(self.gazetteer, self.on, text)
 
 
+def _plain_gap(gap: str) -> bool:
+    """Whether words this far apart are read as separate words by every form of lookup."""
+    return all(ch.isspace() or ch in "-." for ch in gap)
+
+
 def _mentions(segment: str, blocked: list[tuple[int, int]], resolve: _Resolver) -> list[_Item]:
-    """Region names in the segment: greedy longest word windows that the gazetteer knows."""
+    """Region names in the segment: greedy longest word windows that the gazetteer knows.
+
+    Names never span a blocked part (the numbers), so the answer depends only on the segment with
+    each of those parts cut down to one blank; it is cached on that, as the same lines recur release
+    after release with other figures.
+    """
+    parts, shifts, pos, cut = [], [], 0, 0  # shifts: (position in the key, characters cut before it)
+    for start, end in sorted(blocked):
+        if start < pos:  # overlapping spans: the part past what is already cut
+            start = pos
+            if start >= end:
+                continue
+        parts += [segment[pos:start], _BLANK]
+        cut += end - start - 1
+        pos = end
+        shifts.append((start - (cut - (end - start - 1)) + 1, cut))
+    parts.append(segment[pos:])
+    items = _mentions_in(resolve.gazetteer, resolve.on, "".join(parts))
+    if not shifts:
+        return list(items)
+    out = []
+    for item in items:
+        shift = next((c for at, c in reversed(shifts) if at <= item.start), 0)
+        out.append(_Item(item.start + shift, item.end + shift, "R", item.code, item.text, problem=item.problem))
+    return out
+
+
+_BLANK = "\x00"
+_NAME_BREAK_OR_BLANK = re.compile(_NAME_BREAK.pattern + "|\x00+")
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _mentions_in(gazetteer: Gazetteer, on: date | None, segment: str) -> tuple[_Item, ...]:
+    resolve, could_name = _Resolver(gazetteer, on), gazetteer.could_name
     items: list[_Item] = []
-    cuts = sorted([*blocked, *((m.start(), m.end()) for m in _NAME_BREAK.finditer(segment))])
+    cuts = [(m.start(), m.end()) for m in _NAME_BREAK_OR_BLANK.finditer(segment)]
     bounds, pos = [], 0
     for start, end in cuts:
         if start > pos:
@@ -307,9 +364,21 @@ def _mentions(segment: str, blocked: list[tuple[int, int]], resolve: _Resolver) 
     bounds.append((pos, len(segment)))
     for lo, hi in bounds:
         words = list(_WORD.finditer(segment, lo, hi))
+        # A window holding a word no known form has, set off by plain gaps, cannot be a name: it is
+        # skipped without a lookup (the lookup would say None), which is most windows of a release.
+        # next_dead[k]: the first such word at or after k; next_break[k]: the first gap at or after
+        # k (between words g and g+1) that is not plain.
+        n = len(words)
+        next_dead, next_break = [n] * (n + 1), [n] * (n + 1)
+        for k in range(n - 1, -1, -1):
+            next_dead[k] = k if not could_name(words[k].group()) else next_dead[k + 1]
+            plain = k == n - 1 or _plain_gap(segment[words[k].end() : words[k + 1].start()])
+            next_break[k] = next_break[k + 1] if plain else k
         i = 0
-        while i < len(words):
-            for width in range(min(_MAX_WINDOW, len(words) - i), 0, -1):
+        while i < n:
+            for width in range(min(_MAX_WINDOW, n - i), 0, -1):
+                if next_dead[i] < i + width and next_break[i] >= i + width - 1:
+                    continue
                 start, end = words[i].start(), words[i + width - 1].end()
                 hit = resolve(segment[start:end])
                 if hit is not None:
@@ -332,16 +401,19 @@ def _mentions(segment: str, blocked: list[tuple[int, int]], resolve: _Resolver) 
                     break
             else:
                 i += 1
-    return items
+    return tuple(items)
 
 
 def _number(text: str) -> float:
-    return float(re.sub(r"[ \u00a0\u202f]", "", text).replace(",", "."))
+    return float(text.translate(_NUMBER_SPACES).replace(",", "."))
 
 
-def _numbered(patterns: list[str]) -> str:
-    """Join alternatives, giving each its own `val<i>` group (a regex names a group once)."""
-    return "|".join(p.replace("(?P<val>", f"(?P<val{i}>") for i, p in enumerate(patterns))
+_NUMBER_SPACES = dict.fromkeys(map(ord, " \u00a0\u202f"), None)
+
+
+def _numbered_list(patterns: list[str]) -> list[str]:
+    """Give each alternative its own `val<i>` group (a regex names a group once)."""
+    return [p.replace("(?P<val>", f"(?P<val{i}>") for i, p in enumerate(patterns)]
 
 
 _VAL = (
@@ -351,41 +423,64 @@ _VAL = (
 # The national figure in each language's own sentence. Each pattern ties the value to words that
 # only the country-wide figure carries ("of the total number", "от общего количества", "азаматтардың
 # жалпы санының"); a region sentence never uses them, so nothing else is read as national.
-_NATIONAL = re.compile(
-    _numbered(
-        [
-            # ru: "бюллетени получили 63,1% от общего количества", "... 65,67% от всех избирателей"
-            rf"{_VAL}\s+(?:от\s+(?:общего|всех|числа|включ[её]нных|зарегистрированных)|казахстанцев)",
-            rf"(?:бюллетени|бюллетень)\s+получили\s+{_VAL}",
-            rf"{_VAL}\s+(?:избирателей|граждан)\s+получили\s+бюллетени",
-            rf"(?:(?:общая|итоговая)\s+явка|явка\s+по\s+стране|по\s+стране\s+явка|в\s+целом\s+по\s+стране)"
-            rf"(?:\s+\w+){{0,3}}?\s+(?:составила|составляет|достигла|-)?\s*{_VAL}",
-            # kk: "азаматтардың жалпы санының 54,19%", "сайлаушылардың 68,48 пайызы", "Республика бойынша 63 %"
-            rf"(?:азаматтард|сайлаушылард)\w*\s+жалпы\s+сан\w*\s+{_VAL}",
-            rf"(?:тізім\w*|списк\w*)\s+енгізілген\s+(?:азаматтард|сайлаушылард)\w*\s+{_VAL}",
-            rf"(?:Республика|Еліміз|Ел)\s+бойынша(?:\s+\w+){{0,6}}?\s+{_VAL}",
-            r"(?:azamattard|saılaýshylard|sailaushylard)\w*\s+jalpy\s+san\w*\s+" + _VAL,
-            rf"(?:barlyq|барлық)\s+(?:adamn|адамн)\w*\s+{_VAL}",
-            # en: "54.09% of the total", "23.37 percent voter turnout", "turnout in Kazakhstan made 75.1"
-            rf"{_VAL}\s+(?:of\s+(?:the\s+)?(?:all|total|registered)|voter\s+turnout|of\s+voters)",
-            rf"(?:voter\s+)?turnout(?:\s+in\s+Kazakhstan)?(?:\s+for\s+the\s+\w+)?\s+(?:made|was|stood\s+at|"
-            rf"reached|is|at|of)\s+{_VAL}",
-            rf"ballots\s+were\s+received\s+by\s+{_VAL}",
-        ]
-    ),
-    re.IGNORECASE,
+_NATIONAL_PATTERNS = _numbered_list(
+    [
+        # ru: "бюллетени получили 63,1% от общего количества", "... 65,67% от всех избирателей"
+        rf"{_VAL}\s+(?:от\s+(?:общего|всех|числа|включ[её]нных|зарегистрированных)|казахстанцев)",
+        rf"(?:бюллетени|бюллетень)\s+получили\s+{_VAL}",
+        rf"{_VAL}\s+(?:избирателей|граждан)\s+получили\s+бюллетени",
+        rf"(?:(?:общая|итоговая)\s+явка|явка\s+по\s+стране|по\s+стране\s+явка|в\s+целом\s+по\s+стране)"
+        rf"(?:\s+\w+){{0,3}}?\s+(?:составила|составляет|достигла|-)?\s*{_VAL}",
+        # kk: "азаматтардың жалпы санының 54,19%", "сайлаушылардың 68,48 пайызы", "Республика бойынша 63 %"
+        rf"(?:азаматтард|сайлаушылард)\w*\s+жалпы\s+сан\w*\s+{_VAL}",
+        rf"(?:тізім\w*|списк\w*)\s+енгізілген\s+(?:азаматтард|сайлаушылард)\w*\s+{_VAL}",
+        rf"(?:Республика|Еліміз|Ел)\s+бойынша(?:\s+\w+){{0,6}}?\s+{_VAL}",
+        r"(?:azamattard|saılaýshylard|sailaushylard)\w*\s+jalpy\s+san\w*\s+" + _VAL,
+        rf"(?:barlyq|барлық)\s+(?:adamn|адамн)\w*\s+{_VAL}",
+        # en: "54.09% of the total", "23.37 percent voter turnout", "turnout in Kazakhstan made 75.1"
+        rf"{_VAL}\s+(?:of\s+(?:the\s+)?(?:all|total|registered)|voter\s+turnout|of\s+voters)",
+        rf"(?:voter\s+)?turnout(?:\s+in\s+Kazakhstan)?(?:\s+for\s+the\s+\w+)?\s+(?:made|was|stood\s+at|"
+        rf"reached|is|at|of)\s+{_VAL}",
+        rf"ballots\s+were\s+received\s+by\s+{_VAL}",
+    ]
 )
-# Words one of which every _NATIONAL sentence holds: the costly pattern runs only where one does.
+# For each national pattern, words one of which (case folded) it cannot match without: only the
+# patterns whose words a text holds are compiled into the one alternation run over it.
 _NATIONAL_CUES = (
-    "от ", "казахстанц", "получили", "явка", "стране", "азаматтард", "сайлаушылард", "бойынша", "jalpy",
-    "barlyq", "барлық", " of ", "turnout", "ballots",
+    ("от", "казахстанцев"), ("получили",), ("получили",), ("явка", "стране"), ("жалпы",), ("енгізілген",),
+    ("бойынша",), ("jalpy",), ("barlyq", "барлық"), ("of", "voter"), ("turnout",), ("ballots",),
 )  # fmt: skip
+
+
+_NATIONAL_RES = tuple(re.compile(p, re.IGNORECASE) for p in _NATIONAL_PATTERNS)
+
+
+def _national_matches(text: str, which: tuple[int, ...]) -> Iterator[re.Match[str]]:
+    """What ``finditer`` of the alternation of the chosen national patterns (in their order) finds,
+    from the patterns compiled one by one: the leftmost match, the first pattern on a tie, then on
+    from its end. Patterns whose words the text lacks cannot match and are not run."""
+    pos, ahead = 0, {i: _NATIONAL_RES[i].search(text) for i in which}
+    while True:
+        best: re.Match[str] | None = None
+        for i in which:
+            m = ahead[i]
+            if m is not None and m.start() < pos:
+                m = ahead[i] = _NATIONAL_RES[i].search(text, pos)
+            if m is not None and (best is None or m.start() < best.start()):
+                best = m
+        if best is None:
+            return
+        yield best
+        pos = best.end()
+
+
 # "Информация ... будет представлена в 14.00", "next update at 14:00", "келесі ... сағат 14.00-де".
 _NEXT = re.compile(
     r"(?:будет\s+представлена|будут\s+представлены|будет\s+опубликована|next\s+(?:update|data|release)\w*"
     r"(?:\s+\w+){0,3}?|келесі\s+(?:\w+\s+){0,4}?сағат)\s+(?:в|at|к)?\s*(?P<h>\d{1,2})[.:](?P<m>\d{2})",
     re.IGNORECASE,
 )
+_NEXT_CUES = ("будет", "будут", "next", "келесі")  # one of which every _NEXT match holds
 
 
 def _national(text: str, skip: list[tuple[int, int]]) -> tuple[float | None, list[tuple[int, int]], str]:
@@ -394,9 +489,10 @@ def _national(text: str, skip: list[tuple[int, int]]) -> tuple[float | None, lis
     found: dict[float, tuple[int, int]] = {}
     spans = []
     folded = text.casefold()
-    if not any(cue in folded for cue in _NATIONAL_CUES):
+    which = tuple(i for i, cues in enumerate(_NATIONAL_CUES) if any(cue in folded for cue in cues))
+    if not which:
         return None, [], ""
-    for m in _NATIONAL.finditer(text):
+    for m in _national_matches(text, which):
         if any(lo <= m.start() < hi for lo, hi in skip):
             continue
         name = next(k for k, v in m.groupdict().items() if v is not None and k.startswith("val"))
@@ -410,18 +506,25 @@ def _national(text: str, skip: list[tuple[int, int]]) -> tuple[float | None, lis
     return None, spans, ""
 
 
-def _values(segment: str, table: bool) -> tuple[list[_Item], list[tuple[int, int]]]:
-    """Candidate percentages: with a % sign if any has one, else decimals, else (tables) integers."""
+_DECIMAL = re.compile(r"\d+[.,]\d{1,2}")
+
+
+def _values(segment: str, table: bool, approx: bool = True) -> tuple[list[_Item], list[tuple[int, int]]]:
+    """Candidate percentages: with a % sign if any has one, else decimals, else (tables) integers.
+    `approx` False says the release holds no word of an approximate figure (_APPROX_WORDS)."""
     found: dict[int, list[_Item]] = {0: [], 1: [], 2: []}
     spans = []
+    approx = approx and _holds_any(segment, _APPROX_WORDS)
     for m in _NUMBER.finditer(segment):
         num = m.group("num")
         spans.append((m.start(), m.end()))
-        if _APPROX_BEFORE.search(segment[max(0, m.start() - 24) : m.start()]) or _APPROX_AFTER.match(segment, m.end()):
+        if approx and (
+            _APPROX_BEFORE.search(segment[max(0, m.start() - 24) : m.start()]) or _APPROX_AFTER.match(segment, m.end())
+        ):
             continue  # "более 64%", "64%-дан астамы", "over 60%": a bound, not the figure
         if m.group("pct"):
             rank = 0
-        elif re.fullmatch(r"\d+[.,]\d{1,2}", num):
+        elif _DECIMAL.fullmatch(num):
             rank = 1
         elif table and num.isdigit() and len(num) <= 3:
             rank = 2
@@ -442,6 +545,17 @@ _APPROX_AFTER = re.compile(
     r"жуық|шамасында|и\s+более|с\s+лишним|plus|or\s+more)",
     re.IGNORECASE,
 )
+# Words (case folded) without one of which neither pattern above can match: most releases hold none.
+_APPROX_WORDS = (
+    "более", "свыше", "около", "почти", "порядка", "примерно", "больше", "менее", "over", "more", "about",
+    "nearly", "almost", "around", "less", "above", "exceeded", "превысил", "превышает", "астам", "асты",
+    "артық", "жоғары", "көп", "жуық", "шамасында", "лишним", "plus",
+)  # fmt: skip
+
+
+def _holds_any(text: str, words: tuple[str, ...]) -> bool:
+    folded = text.casefold()
+    return any(word in folded for word in words)
 
 
 def _candidate_name(segment: str, spans: list[tuple[int, int]]) -> str:
@@ -456,6 +570,27 @@ def _rounded_same(a: float, b: float) -> bool:
     """Whether one is the other written as a whole number (80 and 80,66; 32 and 32,25)."""
     whole, exact = (a, b) if a == round(a) else (b, a) if b == round(b) else (None, None)
     return whole is not None and exact is not None and whole != exact and int(exact) == whole
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _spelling(gazetteer: Gazetteer, code: str, text: str) -> str:
+    """The name to key a figure by in the raw event: the source's own text when it is a spelling the
+    gazetteer resolves exactly to `code`, else the unit's official name in the text's script (an
+    inflected or misspelt form would not resolve past ingest: "Акмолинской области" becomes
+    "Акмолинская область", "Алматы облысында" "Алматы облысы")."""
+    found = gazetteer.find(text)
+    if found is not None and found.code == code:
+        return text
+    unit = gazetteer.get(code)
+    if _KAZAKH_CUE.search(text):
+        return unit.name_kk or unit.name
+    if _CYRILLIC.search(text):
+        return unit.name_ru or unit.name
+    return unit.name
+
+
+_KAZAKH_CUE = re.compile(r"[әғқңөұүһі]|облыс|қала", re.IGNORECASE)
+_CYRILLIC = re.compile(r"[а-яё]", re.IGNORECASE)
 
 
 class _Collector:
@@ -484,7 +619,10 @@ class _Collector:
             self.unparsed.append(f"{segment.strip()} (conflicts with {self.figures[code]} for {code})")
             return
         self.figures.setdefault(code, value.value)
-        self.names.setdefault(code, mention.text)
+        self.names.setdefault(code, self.spelling(code, mention.text))
+
+    def spelling(self, code: str, text: str) -> str:
+        return _spelling(self.gazetteer, code, text)
 
     def orphan(self, values: list[_Item], mentions: list[_Item], segment: str, spans: list[tuple[int, int]]) -> None:
         """Values the segment does not pair with one name each. With no known name beside a single
@@ -498,6 +636,8 @@ class _Collector:
         """Place a misspelt name only when exactly one unit this release has not named yet is near
         it (and no named one is nearer); anything else stays in `unknown` with suggestions."""
         corrected: list[dict[str, Any]] = []
+        if not self.near:
+            return corrected
         units = [u for u in self.gazetteer if not u.is_national and (on is None or u.in_force(on))]
         for name, value, segment in self.near:
             scores = _nearness(name, units, self.gazetteer)
@@ -507,7 +647,7 @@ class _Collector:
             if len(close) == 1 and close[0][0] > named and value not in self.figures.values():
                 code = close[0][1]
                 self.figures[code] = value
-                self.names[code] = name
+                self.names[code] = self.spelling(code, name)
                 self.unparsed.remove(segment)
                 corrected.append({"name": name, "code": code, "value": value, "as": self.gazetteer.get(code).name})
             else:
@@ -548,9 +688,9 @@ def _pair(items: list[_Item]) -> list[tuple[_Item, _Item]] | None:
     return [(a, b) if a.kind == "R" else (b, a) for a, b in pairs]
 
 
-def _parse_segment(segment: str, resolve: _Resolver, out: _Collector, depth: int = 0) -> None:
+def _parse_segment(segment: str, resolve: _Resolver, out: _Collector, depth: int = 0, approx: bool = True) -> None:
     table = " | " in segment
-    values, spans = _values(segment, table)
+    values, spans = _values(segment, table, approx)
     if not values:
         return
     mentions = _mentions(segment, spans, resolve)
@@ -561,7 +701,7 @@ def _parse_segment(segment: str, resolve: _Resolver, out: _Collector, depth: int
         return
     if depth == 0 and len(pieces := _PIECES.split(segment)) > 1:
         for piece in pieces:
-            _parse_segment(piece, resolve, out, depth + 1)
+            _parse_segment(piece, resolve, out, depth + 1, approx)
         return
     out.orphan(values, mentions, segment, spans)
 
@@ -585,6 +725,10 @@ def _find_date(text: str, lang: Lang) -> date | None:
                     except ValueError:
                         break
     return None
+
+
+_STRONG_KW = re.compile(r"по\s|as\s", re.IGNORECASE)
+_STRONG_KK = re.compile(r"\s*-?\s*(?:[дт][еа][гғ]|[dt][ea][gǵğ])")
 
 
 def _times(text: str) -> tuple[time | None, list[tuple[int, int]], list[tuple[int, time]]]:
@@ -612,9 +756,7 @@ def _times(text: str) -> tuple[time | None, list[tuple[int, int]], list[tuple[in
         spans.append((m.start("h"), m.end()))
         # The as-of phrase itself ("по состоянию на", "as of", "-дегі жағдай") outranks a bare "на"/"к",
         # which outranks a time with no keyword (a publication stamp, "11:00 мск").
-        strong = (kw and re.match(r"по\s|as\s", kw, re.IGNORECASE)) or re.match(
-            r"\s*-?\s*(?:[дт][еа][гғ]|[dt][ea][gǵğ])", m.group("kk") or ""
-        )
+        strong = (kw and _STRONG_KW.match(kw)) or _STRONG_KK.match(m.group("kk") or "")
         score = 0 if strong else 1 if (kw or m.group("kk")) else 2
         if score < 2:
             stated.append((m.start(), time(hour, minute)))
@@ -628,10 +770,13 @@ _EARLIER = re.compile(
     r"\b(?:назад|ранее|накануне|в\s+прошлый\s+раз|ago|earlier|previously|бұрын|алдында\s+\w+\s+сағат)\b",
     re.IGNORECASE,
 )
+_EARLIER_WORDS = ("назад", "ранее", "накануне", "прошлый", "ago", "earlier", "previously", "бұрын", "алдында")
 _NOON = re.compile(r"\b(?:к\s+полудню|at\s+noon|by\s+noon|түске\s+дейін)", re.IGNORECASE)
 
 
 def _mask(text: str, spans: list[tuple[int, int]]) -> str:
+    if not spans:
+        return text
     chars = list(text)
     for start, end in spans:
         chars[start:end] = " " * (end - start)
@@ -673,6 +818,10 @@ def parse_text(
     text = _mask(text, national_spans)
     resolve = _Resolver(gazetteer, day)
     out = _Collector(gazetteer)
+    # Whole-text checks spare the per-line and per-figure searches in most releases.
+    folded = text.casefold()
+    earlier = any(w in folded for w in _EARLIER_WORDS) and _EARLIER.search(text) is not None
+    approx = any(w in folded for w in _APPROX_WORDS)
     offset = 0
     for line in text.split("\n"):
         start, offset = offset, offset + len(line) + 1
@@ -680,14 +829,14 @@ def parse_text(
         if other and _NUMBER.search(line):
             out.unparsed.append(f"{line.strip()} (stated for {other[0].strftime('%H:%M')}, not {at})")
             continue
-        if _EARLIER.search(line):
+        if earlier and _EARLIER.search(line):
             if _NUMBER.search(line):
                 out.unparsed.append(f"{line.strip()} (about an earlier release)")
             continue
         line = _ENUMERATOR.sub("", line)
         for segment in _SEGMENT_SPLIT.split(line):
             if segment.strip():
-                _parse_segment(segment, resolve, out)
+                _parse_segment(segment, resolve, out, approx=approx)
     corrected = out.correct(day)
     for code in out.conflicts:
         out.figures.pop(code, None)
@@ -700,7 +849,7 @@ def parse_text(
             national = stated
     elif national_note:
         out.unparsed.append(national_note)
-    expected = {NATIONAL, *(r.code for r in gazetteer.regions_on(day))} if day else set()
+    expected = _expected(gazetteer, day) if day else frozenset()
     return ParsedRelease(
         as_of=as_of,
         national=national,
@@ -714,12 +863,21 @@ def parse_text(
     )
 
 
+@functools.lru_cache(maxsize=64)
+def _expected(gazetteer: Gazetteer, day: date) -> frozenset[str]:
+    """What a complete release that day gives: the national figure and every unit in force."""
+    return frozenset({NATIONAL, *(r.code for r in gazetteer.regions_on(day))})
+
+
 def _minutes_apart(a: time, b: time) -> int:
     return abs((a.hour * 60 + a.minute) - (b.hour * 60 + b.minute))
 
 
 def _next_release(text: str) -> tuple[time | None, list[tuple[int, int]]]:
     """The announced time of the next release, and the spans to mask (it is not the as-of time)."""
+    folded = text.casefold()
+    if not any(cue in folded for cue in _NEXT_CUES):
+        return None, []
     for m in _NEXT.finditer(text):
         hour, minute = int(m.group("h")), int(m.group("m"))
         if hour <= 23 and minute <= 59:

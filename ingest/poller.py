@@ -1,7 +1,8 @@
 """`turnout-watch scrape`: poll a commission's site and publish each new turnout release exactly once.
 
 One aiohttp session, bounded timeouts and response size, conditional GET, jittered exponential
-backoff on errors, fast polling only around expected releases. A release is published when it is
+backoff on errors, fast polling only around expected releases (the source's schedule, and the next
+release a page announces: "будет представлена в 14.00"). A release is published when it is
 complete (every region in force and the national figure) and its numbers are new for its as-of time;
 the same numbers again (another language, a mirror, a re-publication) are a duplicate, changed
 numbers are a revision (`"revision": n`). A page that is incomplete is retried and published as
@@ -28,6 +29,7 @@ from ingest.archive import PUBLISHED, Archive, release_event
 from ingest.clock import Clock
 from ingest.metrics import ScraperMetrics
 from ingest.pages import ReleasePage, discover_links, read_release_page
+from ingest.parse import ParsedRelease
 from ingest.sources import Source
 
 log = logging.getLogger(__name__)
@@ -123,6 +125,7 @@ class Scraper:
         self.date = date.fromisoformat(self.header["date"])
         self.tz = ZoneInfo(self.source.timezone)
         self.versions: dict[datetime, list[dict[str, float]]] = {}
+        self.announced: set[datetime] = set()  # next releases the pages announced
         self.pending: dict[str, _Pending] = {}
         self.done: dict[str, str] = {}  # url -> lang
         self.failures = 0
@@ -152,13 +155,26 @@ class Scraper:
 
     # --- cadence -----------------------------------------------------------------------------
     def expected(self) -> list[datetime]:
+        """The source's schedule of releases that day (what `overdue_seconds` holds the site to)."""
         return [datetime.combine(self.date, t, tzinfo=self.tz) for t in self.source.polling.schedule]
+
+    def fast_windows(self) -> list[datetime]:
+        """Every release to poll fast around: the schedule and each next release a page announced."""
+        return sorted({*self.expected(), *self.announced})
+
+    def note_announcement(self, parsed: ParsedRelease) -> None:
+        """Remember the next release a page announces (`next_release`), if it falls on the polled day:
+        fast polling is scheduled around it as around the source's own schedule."""
+        at = parsed.next_release
+        if at is not None and at.astimezone(self.tz).date() == self.date and at not in self.announced:
+            self.announced.add(at)
+            log.info("the site announces its next release at %s", at.isoformat())
 
     def next_interval(self) -> float:
         """Site seconds to the next poll: fast while an expected release is not in, else slow."""
         polling, now = self.source.polling, self.clock.now()
         until_window = polling.slow_interval
-        for as_of in self.expected():
+        for as_of in self.fast_windows():
             if as_of in self.versions:
                 continue
             start, end = as_of - timedelta(seconds=polling.fast_before), as_of + timedelta(seconds=polling.fast_for)
@@ -263,6 +279,7 @@ class Scraper:
 
     async def _settle(self, url: str, page: ReleasePage, got: Fetched, sha: str, lang: str) -> tuple[str, int]:
         parsed, pending = page.parsed, self.pending.setdefault(url, _Pending(lang))
+        self.note_announcement(parsed)
         if parsed.unknown_regions:
             self.metrics.parse_failure("unknown_region")
             log.warning("%s: unknown region names %s", url, parsed.unknown_regions)

@@ -46,12 +46,20 @@ _LATIN_EXTRA = str.maketrans({"ı": "i", "ł": "l", "ø": "o", "đ": "d", "ё": 
 _HOMOGLYPHS = str.maketrans("aceiopxykbmth", "асеіорхуквмтн")
 
 
+@functools.lru_cache(maxsize=4096)
 def _is_latin(ch: str) -> bool:
     return "LATIN" in unicodedata.name(ch, "")
 
 
+@functools.lru_cache(maxsize=4096)
+def _is_cyrillic(ch: str) -> bool:
+    return "CYRILLIC" in unicodedata.name(ch, "")
+
+
 def _fold_latin_marks(text: str) -> str:
     """Drop diacritics on Latin letters only: ü/ğ/ū fold, but Cyrillic й and ё keep theirs."""
+    if text.isascii():
+        return text
     out: list[str] = []
     base_is_latin = False
     for ch in unicodedata.normalize("NFD", text):
@@ -65,7 +73,7 @@ def _fold_latin_marks(text: str) -> str:
 
 
 def _unmix(token: str) -> str:
-    if any("CYRILLIC" in unicodedata.name(c, "") for c in token) and any(_is_latin(c) for c in token):
+    if not token.isascii() and any(map(_is_cyrillic, token)) and any(map(_is_latin, token)):
         return token.translate(_HOMOGLYPHS)
     return token
 
@@ -73,16 +81,20 @@ def _unmix(token: str) -> str:
 def normalise(name: str) -> str:
     """The lookup key: equal for spellings that differ only in case, dashes, punctuation,
     Latin diacritics, ё/е, or which unit-type word is used and where it stands."""
-    text = unicodedata.normalize("NFKC", name).casefold().translate(_APOSTROPHES)
-    text = _fold_latin_marks(text).translate(_LATIN_EXTRA)
-    text = "".join(ch if ch.isalnum() else " " for ch in text)
     words, kinds = [], set()
-    for token in map(_unmix, text.split()):
+    for token in _normal_tokens(name):
         if token in _TYPE_WORDS:
             kinds.add(_TYPE_WORDS[token])
         elif token not in _FILLER:
             words.append(token)
     return " ".join(words + sorted(kinds))
+
+
+def _normal_tokens(name: str) -> list[str]:
+    text = unicodedata.normalize("NFKC", name).casefold().translate(_APOSTROPHES)
+    text = _fold_latin_marks(text).translate(_LATIN_EXTRA)
+    text = "".join(ch if ch.isalnum() else " " for ch in text)
+    return list(map(_unmix, text.split()))
 
 
 class Change(NamedTuple):
@@ -177,6 +189,7 @@ class Gazetteer:
         self._codes: dict[str, str] = {}  # upper-case code or old code -> code
         self._keys: dict[str, str] = {}  # normalised spelling -> code
         self._display: dict[str, str] = {}  # normalised spelling -> first spelling that produced it
+        self._could: dict[str, bool] = {}  # word -> whether a known form may hold it (could_name)
         for region in sorted(regions, key=lambda r: r.code):
             if region.code in self._units:
                 raise ConfigError(f"gazetteer: duplicate code {region.code}")
@@ -277,6 +290,41 @@ class Gazetteer:
     def _form_index(self) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
         return self._forms
 
+    @functools.cached_property
+    def _vocabulary(self) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+        """Every word of an exact key, a Russian lemma key and a Kazakh skeleton key."""
+        ru, kk = self._forms
+
+        def words(index: Iterable[str]) -> frozenset[str]:
+            return frozenset(word for key in index for word in key.split())
+
+        return words(self._keys), words(ru), words(kk)
+
+    def warm(self) -> Gazetteer:
+        """Build the form index now (it needs the Russian dictionaries) rather than on the first
+        inflected name a release holds; returns self."""
+        _ = self._vocabulary
+        return self
+
+    def could_name(self, word: str) -> bool:
+        """False only when no phrase holding ``word`` as a whole word (set off by spaces, hyphens or
+        dots) can be a known form in :meth:`find_forms`: every way of reading it (exact key, Russian
+        lemmas, Kazakh skeleton with or without suffixes) gives a word no spelling has. A release
+        parser skips the word windows holding such a word without looking them up; True is no
+        promise of a match."""
+        known = self._could.get(word)
+        if known is None:
+            known = self._could[word] = self._could_name(word)
+        return known
+
+    def _could_name(self, word: str) -> bool:
+        exact, ru, kk = self._vocabulary
+        if all(t in _TYPE_WORDS or t in _FILLER or t in exact for t in _normal_tokens(word)):
+            return True
+        if all(options & ru for options in morph.ru_word_options(word)):
+            return True
+        return all(options & kk for options in morph.kk_word_options(word))
+
     def try_resolve(self, name: str, on: date | None = None) -> Region | None:
         """Like :meth:`resolve`, but None wherever resolve would raise."""
         region = self.find(name)
@@ -323,5 +371,5 @@ class Gazetteer:
 
 @functools.cache
 def default_gazetteer() -> Gazetteer:
-    """The packaged gazetteer, parsed once per process."""
-    return Gazetteer.load()
+    """The packaged gazetteer, parsed once per process, its form index built."""
+    return Gazetteer.load().warm()

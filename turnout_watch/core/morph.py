@@ -25,7 +25,10 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
-__all__ = ["arabic_to_cyrillic", "is_unit_word", "kk_keys", "ru_keys", "skeleton", "strip_kazakh_suffixes"]
+__all__ = [
+    "arabic_to_cyrillic", "is_unit_word", "kk_keys", "kk_word_options", "ru_keys", "ru_word_options", "skeleton",
+    "strip_kazakh_suffixes",
+]  # fmt: skip
 
 REGION, CITY = "+region", "+city"
 
@@ -129,14 +132,19 @@ def skeleton(text: str) -> list[str]:
 
 def strip_kazakh_suffixes(token: str, depth: int = 2) -> list[str]:
     """Shorter forms of a skeleton token with up to `depth` Kazakh suffixes removed (longest first)."""
+    return list(_stripped(token, depth))
+
+
+@functools.lru_cache(maxsize=1 << 15)
+def _stripped(token: str, depth: int) -> tuple[str, ...]:
     out: list[str] = []
     for suffix in _SUFFIXES:
         if token.endswith(suffix) and len(token) - len(suffix) >= 3:
             stem = token[: -len(suffix)]
             out.append(stem)
             if depth > 1:
-                out.extend(strip_kazakh_suffixes(stem, depth - 1))
-    return list(dict.fromkeys(out))
+                out.extend(_stripped(stem, depth - 1))
+    return tuple(dict.fromkeys(out))
 
 
 def _key(words: Iterable[str], kinds: Iterable[str]) -> str:
@@ -241,3 +249,31 @@ def is_unit_word(word: str) -> bool:
     if token in _SKELETON_TYPES or any(stem in _SKELETON_TYPES for stem in strip_kazakh_suffixes(token)):
         return True
     return any(lemma in _RU_TYPES for lemma, _adj in lemmas(word))
+
+
+def ru_word_options(word: str) -> list[frozenset[str]]:
+    """For each token of `word` that :func:`ru_keys` takes as a name word (not a unit-type or filler
+    word), the lemmas it may put into a key. A key of a phrase holding `word` holds one of each."""
+    text = unicodedata.normalize("NFKC", word).casefold().translate(_APOSTROPHES)
+    out = []
+    for token in "".join(ch if ch.isalnum() else " " for ch in text).split():
+        if token in _FILLER or token in _RU_TYPES or token in ("region", "city"):
+            continue
+        found = lemmas(token)
+        if all(lemma in _RU_TYPES for lemma, _adj in found):
+            continue
+        out.append(frozenset(lemma for lemma, _adj in found if lemma not in _RU_TYPES))
+    return out
+
+
+def kk_word_options(word: str) -> list[frozenset[str]]:
+    """For each skeleton token of `word` that :func:`kk_keys` may take as a name word, every word it
+    may put into a key (as written or with suffixes stripped); a token that is, or strips to, a
+    unit-type or filler word is left out (it may put no word in a key)."""
+    out = []
+    for token in skeleton(word):
+        forms = (token, *strip_kazakh_suffixes(token))
+        if any(form in _SKELETON_TYPES or form in _FILLER for form in forms):
+            continue
+        out.append(frozenset(forms))
+    return out

@@ -154,7 +154,11 @@ class CecSimulator:
     def _rendered(self, item: Item, lang: Lang) -> Any:
         assert item.as_of is not None
         local = item.as_of.astimezone(self.day.election.tz)
-        return render_release(item.figures, local.time(), lang, self.style(item, lang), on=local.date())
+        # The commission's template announces its next release: the next one of the day, if any.
+        later = [i.as_of for i in self.items if i.as_of is not None and i.as_of > item.as_of]
+        next_at = min(later).astimezone(self.day.election.tz).time() if later else None
+        style = self.style(item, lang)
+        return render_release(item.figures, local.time(), lang, style, on=local.date(), next_at=next_at)
 
     def _page(self, lang: str, title: str, main: str) -> str:
         nav = " | ".join(f'<a href="/{s}/news/">{s.upper()}</a>' for s in SITE_LANG)
