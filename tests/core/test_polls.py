@@ -3,28 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
 import pytest
 
+from tests.support.days import header
 from turnout_watch.core.dayfile import parse_election
 from turnout_watch.core.errors import DayFileError
 from turnout_watch.core.normalize import election_context
 from turnout_watch.core.records import Release
 
 UTC5, UTC6 = timezone(timedelta(hours=5)), timezone(timedelta(hours=6))
-
-
-def header(on: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "type": "election",
-        "election": "e",
-        "date": on,
-        "timezone": "Asia/Almaty",
-        "polls_open": "07:00",
-        "polls_close": "20:00",
-        "regions": [],
-    } | extra
 
 
 def test_the_west_closed_an_hour_after_the_capital_until_march_2024() -> None:

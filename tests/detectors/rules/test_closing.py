@@ -9,6 +9,7 @@ import numpy as np
 from detectors.config import DetectorConfig
 from detectors.rules.closing import GrowthAfterClose, growth_after_close
 from detectors.types import Batch
+from tests.support.days import election_on
 from turnout_watch.core.records import Flag, Release
 
 TZ = timezone(timedelta(hours=6))
@@ -70,20 +71,9 @@ WEST, EAST = "KZ-15", [f"KZ-{n}" for n in (10, 11, 19, 31, 33, 35, 39, 55, 59, 6
 def own_clock_day(on: str, west: list[float]) -> list[Flag]:
     """Releases at 16, 18, 20, 22 capital time: the east closed at 20:00 local (+0.05 late), Aktobe's figures given."""
     from detectors.tracker import TurnoutTracker
-    from turnout_watch.core.dayfile import parse_election
     from turnout_watch.core.normalize import election_context
 
-    election = parse_election(
-        {
-            "type": "election",
-            "election": "e",
-            "date": on,
-            "timezone": "Asia/Almaty",
-            "polls_open": "07:00",
-            "polls_close": "20:00",
-            "regions": [],
-        }
-    )
+    election = election_on(on)
     context = election_context(election)
     tracker, flags = TurnoutTracker("e"), []
     for k, hour in enumerate((16, 18, 20, 22)):

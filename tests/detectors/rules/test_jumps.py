@@ -20,6 +20,7 @@ from detectors.rules.jumps import (
     pace_change_scores,
 )
 from detectors.types import Batch
+from tests.support.days import election_on
 from turnout_watch.core.records import Release
 
 TZ = timezone(timedelta(hours=6))
@@ -159,21 +160,10 @@ def test_expected_curve_jump_needs_past_curves_and_a_large_enough_excess() -> No
 
 def test_regions_still_voting_are_not_compared_with_regions_closed() -> None:
     """22:00 capital time on 19 Mar 2023: five regions an hour behind held their last hour of voting."""
-    from turnout_watch.core.dayfile import parse_election
     from turnout_watch.core.normalize import election_context
 
     def scores(on: str) -> tuple[list[float], list[float]]:
-        election = parse_election(
-            {
-                "type": "election",
-                "election": "e",
-                "date": on,
-                "timezone": "Asia/Almaty",
-                "polls_open": "07:00",
-                "polls_close": "20:00",
-                "regions": [],
-            }
-        )
+        election = election_on(on)
         west = ["KZ-15", "KZ-23", "KZ-27", "KZ-43", "KZ-47"]
         east = [f"KZ-{n}" for n in (10, 11, 19, 31, 33, 35, 39, 55, 59, 61)]
         as_of = datetime.combine(election.date, datetime.min.time().replace(hour=22), election.tz)
