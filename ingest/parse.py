@@ -10,10 +10,10 @@ spellings, so the watch room never sees a figure under the wrong region.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import re
 import unicodedata
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any, Literal, cast
@@ -304,6 +304,7 @@ _is_unit_word = morph.is_unit_word
 # "Астана уақыты бойынша", "комиссиями городов Астана и Алматы").
 _NOT_OWNER_AFTER = ("времен", "уақыт", "уакыт", "time", "комисси", "избирательн", "сайлау", "election", "commission")
 _NOT_OWNER_BEFORE = ("времен", "time")
+_CLOCK_AFTER = ("времен", "уақыт", "уакыт", "time")
 
 
 class _Resolver:
@@ -319,7 +320,7 @@ def _plain_gap(gap: str) -> bool:
     return all(ch.isspace() or ch in "-." for ch in gap)
 
 
-def _mentions(segment: str, blocked: list[tuple[int, int]], resolve: _Resolver) -> list[_Item]:
+def _mentions(segment: str, blocked: list[tuple[int, int]], resolve: _Resolver, owners: bool = True) -> list[_Item]:
     """Region names in the segment: greedy longest word windows that the gazetteer knows.
 
     Names never span a blocked part (the numbers), so the answer depends only on the segment with
@@ -337,7 +338,7 @@ def _mentions(segment: str, blocked: list[tuple[int, int]], resolve: _Resolver) 
         pos = end
         shifts.append((start - (cut - (end - start - 1)) + 1, cut))
     parts.append(segment[pos:])
-    items = _mentions_in(resolve.gazetteer, resolve.on, "".join(parts))
+    items = _mentions_in(resolve.gazetteer, resolve.on, "".join(parts), owners)
     if not shifts:
         return list(items)
     out = []
@@ -352,7 +353,8 @@ _NAME_BREAK_OR_BLANK = re.compile(_NAME_BREAK.pattern + "|\x00+")
 
 
 @functools.lru_cache(maxsize=1 << 14)
-def _mentions_in(gazetteer: Gazetteer, on: date | None, segment: str) -> tuple[_Item, ...]:
+def _mentions_in(gazetteer: Gazetteer, on: date | None, segment: str, owners: bool = True) -> tuple[_Item, ...]:
+    """`owners` False: every name but the clock's ("по времени Астаны"), a commission's too."""
     resolve, could_name = _Resolver(gazetteer, on), gazetteer.could_name
     items: list[_Item] = []
     cuts = [(m.start(), m.end()) for m in _NAME_BREAK_OR_BLANK.finditer(segment)]
@@ -385,7 +387,9 @@ def _mentions_in(gazetteer: Gazetteer, on: date | None, segment: str) -> tuple[_
                     code, problem = hit
                     before = words[i - 1].group().casefold() if i else ""
                     after = words[i + width].group().casefold() if i + width < len(words) else ""
-                    if after.startswith(_NOT_OWNER_AFTER) or before.startswith(_NOT_OWNER_BEFORE):
+                    if after.startswith(_NOT_OWNER_AFTER if owners else _CLOCK_AFTER) or before.startswith(
+                        _NOT_OWNER_BEFORE
+                    ):
                         i += width
                         break
                     if (
@@ -417,61 +421,279 @@ def _numbered_list(patterns: list[str]) -> list[str]:
 
 
 _VAL = (
-    r"(?<![\d.,])(?P<val>\d{1,2}(?:[.,]\s?\d{1,2})?|100)\s*(?:%|процент\w*|пайыз\w*|paıyz\w*|paiyz\w*|percent|per\s+cent)"
+    r"(?P<val>\d(?<![\d.,]\d)(?:\d?(?:[.,]\s?\d{1,2})?|00))\s*(?:%|процент\w*|пайыз\w*|paıyz\w*|paiyz\w*|percent|per\s+cent)"
     r"(?:\s*-?\s*(?:ы|і|ін|ын)\b)?"
 )
-# The national figure in each language's own sentence. Each pattern ties the value to words that
-# only the country-wide figure carries ("of the total number", "от общего количества", "азаматтардың
-# жалпы санының"); a region sentence never uses them, so nothing else is read as national.
-_NATIONAL_PATTERNS = _numbered_list(
-    [
-        # ru: "бюллетени получили 63,1% от общего количества", "... 65,67% от всех избирателей"
-        rf"{_VAL}\s+(?:от\s+(?:общего|всех|числа|включ[её]нных|зарегистрированных)|казахстанцев)",
-        rf"(?:бюллетени|бюллетень)\s+получили\s+{_VAL}",
-        rf"{_VAL}\s+(?:избирателей|граждан)\s+получили\s+бюллетени",
-        rf"(?:(?:общая|итоговая)\s+явка|явка\s+по\s+стране|по\s+стране\s+явка|в\s+целом\s+по\s+стране)"
-        rf"(?:\s+\w+){{0,3}}?\s+(?:составила|составляет|достигла|-)?\s*{_VAL}",
-        # kk: "азаматтардың жалпы санының 54,19%", "сайлаушылардың 68,48 пайызы", "Республика бойынша 63 %"
-        rf"(?:азаматтард|сайлаушылард)\w*\s+жалпы\s+сан\w*\s+{_VAL}",
-        rf"(?:тізім\w*|списк\w*)\s+енгізілген\s+(?:азаматтард|сайлаушылард)\w*\s+{_VAL}",
-        rf"(?:Республика|Еліміз|Ел)\s+бойынша(?:\s+\w+){{0,6}}?\s+{_VAL}",
-        r"(?:azamattard|saılaýshylard|sailaushylard)\w*\s+jalpy\s+san\w*\s+" + _VAL,
-        rf"(?:barlyq|барлық)\s+(?:adamn|адамн)\w*\s+{_VAL}",
-        # en: "54.09% of the total", "23.37 percent voter turnout", "turnout in Kazakhstan made 75.1"
-        rf"{_VAL}\s+(?:of\s+(?:the\s+)?(?:all|total|registered)|voter\s+turnout|of\s+voters)",
-        rf"(?:voter\s+)?turnout(?:\s+in\s+Kazakhstan)?(?:\s+for\s+the\s+\w+)?\s+(?:made|was|stood\s+at|"
-        rf"reached|is|at|of)\s+{_VAL}",
-        rf"ballots\s+were\s+received\s+by\s+{_VAL}",
-    ]
+# Up to a few words (no figures) between a cue and its value: "явка избирателей ... составила".
+_GAP = r"(?:\s+[^\W\d_]+\.?){0,5}?"
+# The national figure in each language's own sentence, in two tiers.
+#
+# "country": the words say the figure is the whole country's ("от общего количества", "жалпы
+# санының", "Республика бойынша", "по стране", "nationwide", "of the total"). Read unless the
+# sentence names a region or city (then the figure may be that unit's).
+# "voters": the sentence's subject is the voters or the turnout ("явка составила X%", "проголосовали
+# X% избирателей", "сайлаушылардың X пайызы", "turnout stood at X%"): the country's figure only when
+# the sentence names no place at all, not even "в городе" or "in the region".
+# Both are read only as a share of voters (a % word), at the release's own hour, never as a bound
+# ("более 50%"), a change ("выросла на 10%"), a vote for or against, or another election's figure.
+_NATIONAL_PATTERNS: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    # ru
+    (
+        "country",
+        ("от",),
+        rf"{_VAL}\s+от\s+(?:общего|всех|числа\s+(?:всех|включ|зарегистр)|включ[её]нных|зарегистрированных)",
+    ),
+    (
+        "country",
+        ("стран", "республик", "казахстан", "целом", "общ", "итогов"),
+        r"(?:(?:в\s+целом\s+)?по\s+(?:всей\s+)?(?:стране|республике|Казахстану|РК)|в\s+целом|в\s+масштабах\s+(?:всей\s+)?"
+        r"страны|(?:общ(?:ая|ий|енациональн\w+)|итогов\w+)(?:\s+уровень)?\s+явк\w*)"
+        rf"{_GAP}\s*[-:]?\s*{_VAL}",
+    ),
+    (
+        "country",
+        ("стран", "республик", "казахстан", "целом"),
+        rf"{_VAL}\s+(?:в\s+целом|по\s+(?:всей\s+)?(?:стране|республике|Казахстану))",
+    ),
+    ("voters", ("явк",), rf"явк\w*{_GAP}\s*[-:]?\s*{_VAL}"),
+    (
+        "voters",
+        ("голос", "участ", "бюллетен"),
+        r"(?:проголосовал\w*|голосовали|(?:приняли|принимают|приняло)\s+участие|участие(?:\s+в\s+\w+)?\s+приняли|"
+        r"пришли\s+на\s+(?:избирательные\s+)?участки|получили\s+(?:избирательные\s+)?бюллетени|бюллетени\s+получили|"
+        rf"отдали\s+(?:свои\s+)?голоса){_GAP}\s+{_VAL}",
+    ),
+    (
+        "voters",
+        ("избирател", "граждан", "казахстанц", "участник", "электорат", "проголосовал"),
+        rf"{_VAL}\s+(?:от\s+(?:числа\s+)?)?(?:избирателей|граждан|казахстанцев|участников|голосующих|электората|"
+        r"проголосовал\w*)",
+    ),
+    # kk (Cyrillic)
+    ("country", ("жалпы",), rf"жалпы\s+сан\w*\s+{_VAL}"),
+    (
+        "country",
+        ("бойынша", "көлемінде"),
+        rf"(?:Республика|Еліміз|Ел|Қазақстан|бүкіл\s+ел)\s+(?:бойынша|көлемінде){_GAP}\s*[-:]?\s*{_VAL}",
+    ),
+    ("country", ("барлық",), rf"барлық\s+(?:адам|сайлаушы|азамат)\w*{_GAP}\s+{_VAL}"),
+    (
+        "voters",
+        ("сайлаушы", "азамат", "қазақстандық", "қатыс", "белсенділ"),
+        rf"(?:сайлаушы|азамат|қазақстандық|дауыс\s+берген|сайлауға\s+қатыс|қатысу|белсенділі)\w*{_GAP}\s+{_VAL}",
+    ),
+    ("voters", ("сайлаушы", "азамат"), rf"{_VAL}\s+(?:сайлаушы|азамат)\w*"),
+    # kk (Latin, the alphabets of 2017, 2018 and 2021)
+    ("country", ("jalpy",), rf"jalpy\s+san\w*\s+{_VAL}"),
+    (
+        "country",
+        ("bo",),
+        rf"(?:Resp[uúýw]bl[iıí]ka|El[iıí]m[iıí]z|El|Qazaqstan)\s+bo[iıí']*ynsha{_GAP}\s*[-:]?\s*{_VAL}",
+    ),
+    ("country", ("barlyq",), rf"barlyq\s+(?:adam|sa[iıí]la|azamat)\w*{_GAP}\s+{_VAL}"),
+    (
+        "voters",
+        ("sa", "azamat", "qatys"),
+        rf"(?:sa[iıí]la[uúýw']*sh[yı]|azamat|qatys[uúýw])\w*{_GAP}\s+{_VAL}",
+    ),
+    # en
+    ("country", ("of",), rf"{_VAL}\s+of\s+(?:the\s+)?(?:all|total|registered)"),
+    (
+        "country",
+        ("nation", "country", "kazakhstan", "overall", "total"),
+        r"(?:nation-?wide|country-?wide|nationally|across\s+(?:the\s+country|Kazakhstan|the\s+republic)|in\s+Kazakhstan|"
+        r"(?:throughout|in)\s+the\s+country|(?:national|overall|total)\s+(?:voter\s+)?turnout)"
+        rf"{_GAP}\s*[-:]?\s*{_VAL}",
+    ),
+    ("country", ("nation", "country"), rf"{_VAL}\s+(?:nation-?wide|country-?wide|nationally|across\s+the\s+country)"),
+    ("voters", ("turnout",), rf"turnout{_GAP}\s*[-:]?\s*{_VAL}"),
+    (
+        "voters",
+        ("voter", "turnout", "electorate", "citizens"),
+        rf"{_VAL}\s+(?:of\s+(?:[^\W\d_]+\s+){{0,2}}?)?(?:voters?|turnout|electorate|citizens)",
+    ),
+    (
+        "voters",
+        ("vot", "ballot", "part"),
+        r"(?:voted|cast\s+(?:their\s+)?(?:ballots|votes)|took\s+part|participated|received\s+(?:their\s+)?ballots|"
+        rf"ballots\s+were\s+received\s+by){_GAP}\s+{_VAL}",
+    ),
 )
-# For each national pattern, words one of which (case folded) it cannot match without: only the
-# patterns whose words a text holds are compiled into the one alternation run over it.
-_NATIONAL_CUES = (
-    ("от", "казахстанцев"), ("получили",), ("получили",), ("явка", "стране"), ("жалпы",), ("енгізілген",),
-    ("бойынша",), ("jalpy",), ("barlyq", "барлық"), ("of", "voter"), ("turnout",), ("ballots",),
+# The patterns that open on a word, each behind a lookahead on the letters it can start with (which
+# spares trying its alternatives at every position); those that open on the figure, joined into one
+# alternation (one pass over the text's digits; a "country" reading first) and told apart by group.
+_NATIONAL_FIRST = (
+    "", "впоиВПОИ", "", "яЯ", "пгубоПГУБО", "", "жЖ", "реқбРЕҚБ", "бБ", "сақдбСАҚДБ", "", "jJ", "reqREQ", "bB",
+    "saqSAQ", "", "ncaitoNCAITO", "", "tT", "", "vctprbVCTPRB",
 )  # fmt: skip
+_NATIONAL_RES = tuple(
+    (tier, cues, re.compile(f"(?=[{first}])" + p, re.IGNORECASE))
+    for (tier, cues, p), first in zip(_NATIONAL_PATTERNS, _NATIONAL_FIRST, strict=True)
+    if first
+)
+_AFTER_VALUE = sorted(
+    (tier, p.removeprefix(_VAL))
+    for (tier, _, p), first in zip(_NATIONAL_PATTERNS, _NATIONAL_FIRST, strict=True)
+    if not first
+)
+_NATIONAL_BY_VALUE = re.compile(
+    _VAL + r"(?:" + "|".join(f"(?P<{tier}{i}>{rest})" for i, (tier, rest) in enumerate(_AFTER_VALUE)) + ")",
+    re.IGNORECASE,
+)
+
+# Sentence ends: a line, ";", or ". ! ?" before a capital (not after a one-letter or short
+# abbreviation: "г. Астана", "обл. Абай" stay in their sentence).
+_SENTENCE_END = re.compile(r"(?=[\n;!?.])(?:[\n;!?]|(?<!\b\w)(?<!\bобл)(?<!\bим)\.(?=\s*[«\"(]?[A-ZА-ЯЁӘҒҚҢӨҰҮҺІ]))")
+# A place without a name ("в городе", "в регионе", "in the region"): the figure is that place's.
+_PLACE = re.compile(
+    r"\b(?:город\w*|г\.|област\w*|обл\.|регион\w*|район\w*|округ\w*|сел[еоа]\w*|аул\w*|мегаполис\w*|облыс\w*|"
+    r"қала\w*|өңір\w*|аудан\w*|ауыл\w*|oblys\w*|qala\w*|óńir\w*|aýdan\w*|region\w*|city|cities|oblast\w*|"
+    r"province\w*|district\w*|area\w*|local\w*)",
+    re.IGNORECASE,
+)
+# The commissions that report, by level: places that own no figure ("по данным, представленным
+# областными, городов Астана и Алматы избирательными комиссиями", "облыстардың, республикалық маңызы
+# бар қалалардың, астананың сайлау комиссиялары", "regional ... commissions").
+_COMMISSION_WORD = r"(?:к[оө]м[иій]сс[иій]\w*|commissions?)"
+_LEVELS = (
+    r"(?:област\w*|облыс\w*|город\w*|столиц\w*|республ\w*|значени\w*|территориальн\w*|окружн\w*|избирательн\w*|"
+    r"маңызы|бар|қала\w*|елорда\w*|астана\w*|алматы\w*|шымкент\w*|нур-султан\w*|нұр-сұлтан\w*|regions?|oblasts?|"
+    r"almaty|astana|nur-sultan|shymkent|city|cities|district\w*|territorial|capital|election|electoral|of|republican|"
+    r"significance|the|сайлау|и|мен|және|and)"
+)
+_COMMISSIONS = re.compile(
+    rf"\b(?:областн\w*|облыст\w*|regional|oblast)(?:\W+{_LEVELS}){{0,12}}?\W+{_COMMISSION_WORD}"
+    r"(?:\s+и\s+комисси\w*\s+город\w*\s+[^\W\d_]+(?:\s+и\s+[^\W\d_]+)?)?"
+    rf"|{_COMMISSION_WORD}\s+(?:of\s+(?:the\s+)?(?:regions|oblasts)|областн\w*|областей)(?:\W+{_LEVELS}){{0,12}}",
+    re.IGNORECASE,
+)
+# A dateline opening the text ("ASTANA -", "НҰР-СҰЛТАН, 10 қаңтар -"): where the story was filed.
+_DATELINE = re.compile(r"\s*(?:[A-ZА-ЯЁӘҒҚҢӨҰҮҺІ][A-ZА-ЯЁӘҒҚҢӨҰҮҺІ-]+\s?){1,3}(?=\s*[,-])")
+# Another figure than this turnout: a vote for or against, a change, a comparison, an earlier vote.
+_NOT_TURNOUT = re.compile(
+    r"\b(?:за|против|поддержал\w*|поддержк\w*|воздержал\w*|кандидат\w*|парти\w*|набрал\w*|вырос\w*|вырастет|вырасти|"
+    r"вырост\w*|увеличил\w*|вырос|прирост\w*|рост\w*|снизил\w*|сравнени\w*|чем|прошл\w*|предыдущ\w*|"
+    r"in\s+favou?r|against|candidate\w*|part(?:y|ies)|increase\w*|rose|risen|grew|grown|up\s+by|compared|than|"
+    r"previous\w*|last|versus|vs|жақта\w*|қарсы|үміткер\w*|өсті|артты|өткен|алдыңғы|бұрынғы|салыстыр\w*)\b",
+    re.IGNORECASE,
+)
+# A year that is not part of a date ("в 2019 году", "in 2019"; not "2021 жылғы 10 қаңтарда").
+_YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)(?!\s*(?:ж\.|жыл\w*|год\w*|г\.|y\.)?\s*\d{1,2}\s+[^\W\d_])")
+# A figure inside a range ("от 40% до 70%", "from 40 to 70%", "40-70%").
+_RANGE_BEFORE = re.compile(r"(?:\bот|\bдо|\bfrom|\bto|\bbetween|\bмежду|\d\s*-)\s*$", re.IGNORECASE)
+_RANGE_AFTER = re.compile(r"\s*(?:-|до\b|to\b|and\b|и\b)\s*\d", re.IGNORECASE)
 
 
-_NATIONAL_RES = tuple(re.compile(p, re.IGNORECASE) for p in _NATIONAL_PATTERNS)
+def _sentence_bounds(text: str) -> list[int]:
+    """Where each sentence starts (0 first): see _SENTENCE_END."""
+    return [0, *(m.end() for m in _SENTENCE_END.finditer(text))]
 
 
-def _national_matches(text: str, which: tuple[int, ...]) -> Iterator[re.Match[str]]:
-    """What ``finditer`` of the alternation of the chosen national patterns (in their order) finds,
-    from the patterns compiled one by one: the leftmost match, the first pattern on a tie, then on
-    from its end. Patterns whose words the text lacks cannot match and are not run."""
-    pos, ahead = 0, {i: _NATIONAL_RES[i].search(text) for i in which}
-    while True:
-        best: re.Match[str] | None = None
-        for i in which:
-            m = ahead[i]
-            if m is not None and m.start() < pos:
-                m = ahead[i] = _NATIONAL_RES[i].search(text, pos)
-            if m is not None and (best is None or m.start() < best.start()):
-                best = m
-        if best is None:
-            return
-        yield best
-        pos = best.end()
+def _names_a_place(sentence: str, resolve: _Resolver, voters: bool) -> bool:
+    """Whether the sentence names a region or city (any known name but the country's, the clock's
+    "времени столицы" aside); for a "voters" sentence also a place without a name ("в городе").
+    Cached with every digit as 0: releases repeat their sentences with other figures."""
+    return _names_a_place_in(resolve.gazetteer, resolve.on, _ANY_DIGIT.sub("0", sentence), voters)
+
+
+_ANY_DIGIT = re.compile(r"\d")
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _names_a_place_in(gazetteer: Gazetteer, on: date | None, sentence: str, voters: bool) -> bool:
+    resolve = _Resolver(gazetteer, on)
+    if "омисси" in sentence or "ommission" in sentence or "өмйссй" in sentence:
+        sentence = _COMMISSIONS.sub(lambda m: " " * len(m.group()), sentence)
+    if voters and _PLACE.search(sentence):
+        return True
+    spans = [(m.start(), m.end()) for m in _NUMBER.finditer(sentence)]
+    return any(item.code != NATIONAL for item in _mentions(sentence, spans, resolve, owners=False))
+
+
+def _governing_time(stated: list[tuple[int, time]], lo: int, hi: int, pos: int) -> time | None:
+    """The hour a figure at `pos` is stated for: the last one before it in its sentence, else the first after."""
+    before = [t for p, t in stated if lo <= p < pos]
+    if before:
+        return before[-1]
+    return next((t for p, t in stated if pos <= p < hi), None)
+
+
+def _national(
+    text: str, at: time | None, stated: list[tuple[int, time]], resolve: _Resolver
+) -> tuple[float | None, list[tuple[int, int]], str]:
+    """The national figure stated in a sentence of the release's own (see _NATIONAL_PATTERNS), the
+    spans of its value (masked afterwards) and a note when two such sentences disagree (then none is
+    returned: never guess which is right)."""
+    folded = text.casefold()
+    # Each value once, with the strongest tier any pattern reads it in, and that pattern's match.
+    candidates: dict[tuple[int, int], tuple[bool, int, int]] = {}
+    for tier, cues, pattern in _NATIONAL_RES:
+        if not any(cue in folded for cue in cues):
+            continue
+        for m in pattern.finditer(text):
+            span, voters = (m.start("val"), m.end("val")), tier == "voters"
+            if span not in candidates or candidates[span][0] > voters:
+                candidates[span] = (voters, m.start(), m.end())
+    for m in _NATIONAL_BY_VALUE.finditer(text):
+        span, voters = (m.start("val"), m.end("val")), m.lastgroup is not None and m.lastgroup.startswith("voters")
+        if span not in candidates or candidates[span][0] > voters:
+            candidates[span] = (voters, m.start(), m.end())
+    if not candidates:
+        return None, [], ""
+    bounds = _sentence_bounds(text)
+    year = resolve.on.year if resolve.on else None
+    values: list[float] = []
+    spans, stated_again = [], []  # stated_again: the same figure in a commission's sentence read as no one's
+    for (vs, ve), (voters, ms, me) in sorted(candidates.items()):
+        lo = bounds[bisect.bisect_right(bounds, ms) - 1]
+        hi = next((b for b in bounds if b > me), len(text) + 1) - 1
+        sentence = text[lo:hi]
+        if (
+            _APPROX_BEFORE.search(text[max(0, vs - 24) : vs])
+            or _RANGE_BEFORE.search(text[max(0, vs - 12) : vs])
+            or _APPROX_AFTER.match(text, ve)
+            or _RANGE_AFTER.match(text, _PCT_AFTER.match(text, ve).end())  # type: ignore[union-attr]
+        ):
+            continue  # a bound or a range, not the figure
+        if at is not None and (t := _governing_time(stated, lo, hi, vs)) is not None and _minutes_apart(t, at) > 10:
+            continue  # stated for another hour
+        if _NOT_TURNOUT.search(sentence) or _EARLIER.search(sentence):
+            continue
+        if any(int(y.group()) != year for y in _YEAR.finditer(sentence)):
+            continue  # another election's figure, or a count read as a year
+        # A "voters" figure is another unit's when the sentence names a place; a "country" figure when
+        # a name stands in its own clause, or before it with no figure of its own in between ("в
+        # Астане 40%, а общая явка 60%" is the country's 60; "в Астане общая явка 40%" is Astana's).
+        start, scope = lo, sentence
+        if not voters:
+            start = max((f.end() for f in _PCT_FIGURE.finditer(text, lo, min(ms, vs))), default=lo)
+            scope = text[start : (c.start() if (c := _CLAUSE_END.search(text, me, hi)) else hi)]
+        if not text[:start].strip() and (d := _DATELINE.match(scope)):
+            scope = " " * d.end() + scope[d.end() :]
+        if _names_a_place(scope, resolve, voters):
+            if not voters:
+                stated_again.append((vs, ve))
+            continue
+        values.append(_number(text[vs:ve].replace(" ", "")))
+        spans.append((vs, ve))
+    spans += [(vs, ve) for vs, ve in stated_again if _number(text[vs:ve].replace(" ", "")) in values]
+    exact = {v for v in values if v != round(v)}
+    whole = {v for v in values if v == round(v)}
+    if len(exact) > 1 or (not exact and len(whole) > 1):
+        return None, spans, f"national figure stated twice: {sorted(set(values))}"
+    if exact:
+        (value,) = exact
+        if any(int(value) != w for w in whole):
+            return None, spans, f"national figure stated twice: {sorted(set(values))}"
+        return value, spans, ""
+    return (next(iter(whole)), spans, "") if whole else (None, spans, "")
+
+
+_PCT_FIGURE = re.compile(r"\d\s*(?:%|процент\w*|пайыз\w*|paıyz\w*|paiyz\w*|percent|per\s+cent)", re.IGNORECASE)
+_CLAUSE_END = re.compile(r"[,;:]|\s-\s")
+_PCT_AFTER = re.compile(
+    r"\s*(?:%|процент\w*|пайыз\w*|paıyz\w*|paiyz\w*|percent|per\s+cent)?(?:\s*-?\s*(?:ы|і|ін|ын)\b)?"
+)
 
 
 # "Информация ... будет представлена в 14.00", "next update at 14:00", "келесі ... сағат 14.00-де".
@@ -481,29 +703,6 @@ _NEXT = re.compile(
     re.IGNORECASE,
 )
 _NEXT_CUES = ("будет", "будут", "next", "келесі")  # one of which every _NEXT match holds
-
-
-def _national(text: str, skip: list[tuple[int, int]]) -> tuple[float | None, list[tuple[int, int]], str]:
-    """The national figure stated in the commission's own sentence, its span (masked afterwards) and
-    a note when two such sentences disagree (then none is returned: never guess which is right)."""
-    found: dict[float, tuple[int, int]] = {}
-    spans = []
-    folded = text.casefold()
-    which = tuple(i for i, cues in enumerate(_NATIONAL_CUES) if any(cue in folded for cue in cues))
-    if not which:
-        return None, [], ""
-    for m in _national_matches(text, which):
-        if any(lo <= m.start() < hi for lo, hi in skip):
-            continue
-        name = next(k for k, v in m.groupdict().items() if v is not None and k.startswith("val"))
-        value = _number(m.group(name).replace(" ", ""))
-        spans.append((m.start(name), m.end(name)))
-        found.setdefault(value, (m.start(), m.end()))
-    if len(found) == 1:
-        return next(iter(found)), spans, ""
-    if found:
-        return None, spans, f"national figure stated twice: {sorted(found)}"
-    return None, spans, ""
 
 
 _DECIMAL = re.compile(r"\d+[.,]\d{1,2}")
@@ -542,7 +741,7 @@ _APPROX_BEFORE = re.compile(
 )
 _APPROX_AFTER = re.compile(
     r"\s*(?:%|процент\w*|пайыз\w*)?\s*-?\s*(?:[дтн][ае]н\s+(?:астам|асты|артық|жоғары|көп)|[гқк][ае]\s+жуық|"
-    r"жуық|шамасында|и\s+более|с\s+лишним|plus|or\s+more)",
+    r"жуық|шамасында|астам\w*|артық|astam\w*|и\s+более|с\s+лишним|plus|or\s+more)",
     re.IGNORECASE,
 )
 # Words (case folded) without one of which neither pattern above can match: most releases hold none.
@@ -808,15 +1007,9 @@ def parse_text(
     at, time_spans, stated_times = _times(text)
     text = _mask(text, time_spans)
     as_of = datetime.combine(day, at, tzinfo=ZoneInfo(tz)) if day and at else None
-    elsewhere = []  # lines stating another hour: neither their regions nor their national figure count
-    offset = 0
-    for line in text.split("\n"):
-        start, offset = offset, offset + len(line) + 1
-        if at and any(start <= pos < offset and _minutes_apart(t, at) > 10 for pos, t in stated_times):
-            elsewhere.append((start, offset))
-    stated, national_spans, national_note = _national(text, elsewhere)
-    text = _mask(text, national_spans)
     resolve = _Resolver(gazetteer, day)
+    stated, national_spans, national_note = _national(text, at, stated_times, resolve)
+    text = _mask(text, national_spans)
     out = _Collector(gazetteer)
     # Whole-text checks spare the per-line and per-figure searches in most releases.
     folded = text.casefold()

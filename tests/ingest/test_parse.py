@@ -171,3 +171,63 @@ def test_parse_cli_prints_json_and_fails_without_regions(tmp_path: Path) -> None
     assert '"KZ-10": 25.64' in ok.stdout and '"as_of": "2022-11-20T10:00:00+06:00"' in ok.stdout
     failed = subprocess.run([*cmd, str(bad)], capture_output=True, text=True, check=False)
     assert failed.returncode == 1 and "no region" in failed.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "national"),
+    [
+        ("По состоянию на 12:00 явка составила 41,2%.\nАбай – 40,00%", 41.2),
+        ("На 12:00 проголосовали 41,2% избирателей.\nАбай – 40,00%", 41.2),
+        ("В голосовании к 12:00 приняли участие 41,2 процента граждан.\nАбай – 40,00%", 41.2),
+        ("На 12:00 по стране - 41,2%.\nАбай – 40,00%", 41.2),
+        ("В целом по Казахстану на 12:00 явка 41,2%.\nАбай – 40,00%", 41.2),
+        ("Сағат 12:00-дегі жағдай бойынша сайлаушылардың 41,2 пайызы дауыс берді.\nАбай – 40,00%", 41.2),
+        ("Сағат 12:00-де азаматтардың 41,2 %-ы бюллетень алды.\nАбай – 40,00%", 41.2),
+        ("Республика бойынша сағат 12:00-де 41,2 %.\nАбай – 40,00%", 41.2),
+        ("Saǵat 12:00-de barlyq adamnyń 41,2 paıyzy daýys berdi.\nAbaı – 40,00%", 41.2),
+        ("Respýblıka boıynsha saǵat 12:00-de 41,2%.\nAbaı – 40,00%", 41.2),
+        ("As of 12:00 turnout stood at 41.2%.\nAbai – 40.00%", 41.2),
+        ("As of 12:00 nationwide, 41.2% had voted.\nAbai – 40.00%", 41.2),
+        # A place before the figure but with its own figure: the country's comes after it.
+        ("На 12:00 в Астане 30,5%, а по стране - 41,2%.", 41.2),
+        ("ASTANA - Turnout stood at 41.2% as of 12:00.\nAbai – 40.00%", 41.2),  # a dateline is no place
+        ("На 12:00 явка составила 41%. Подробнее: явка составила 41,2%.", 41.2),  # rounded, then exact
+    ],
+)
+def test_the_national_figure_in_a_plain_sentence(text: str, national: float) -> None:
+    assert parse_text(text, on=DAY).national == national
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "На 12:00 в столице явка составила 60,36%.",  # a city, named
+        "На 12:00 в Павлодарской области проголосовали 49,18% избирателей.",  # a region
+        "На 12:00 в городе явка составила 60,36%.",  # a place without a name
+        "На 12:00 в регионе проголосовали 49,18% избирателей.",
+        "Сағат 12:00-де Павлодар облысында азаматтардың 49,18% дауыс берді.",
+        "As of 12:00 turnout in the city stood at 49.18%.",
+        "As of 12:00 Almaty region turnout was 49.18%.",
+        "На 12:00 общая явка в Алматы составила 30,5%.",  # "общая" but in a city
+        "На 12:00 проголосовали 8 108 668 избирателей.",  # a count, not a share
+        "На 12:00 явка составила более 50%.",  # a bound
+        "Сағат 12:00-де сайлаушылардың 51% астамы дауыс берді.",
+        "As of 12:00 turnout was over 50%.",
+        "На 12:00 явка составила от 40% до 70%.",  # a range
+        "На 12:00 явка выросла на 10%.",  # a change
+        "В 2019 году явка составила 77,5%.",  # another election
+        "На 12:00 явка составила 41,2% против 35,1% на прошлых выборах.",  # a comparison
+        "На 12:00 за поправки проголосовали 77,18%.",  # a vote, not the turnout
+        "На 12:00 явка составила 41,2%. На 12:00 по стране - 45,3%.",  # two that disagree: none
+    ],
+)
+def test_no_national_figure_from_a_sentence_about_something_else(text: str) -> None:
+    assert parse_text(text, on=DAY).national is None
+
+
+def test_the_national_figure_is_the_one_of_the_release_own_hour() -> None:
+    text = "По состоянию на 10 часов явка составила 20,5%, а к 12 часам - 35,1%.\nАбай – 19,00%"
+    parsed = parse_text(text, on=DAY)
+    assert parsed.as_of is not None and parsed.as_of.hour == 10 and parsed.national == 20.5
+    later = "Сейчас 12:00. По состоянию на 12:00 явка 35,1%. Ранее, по состоянию на 10:00, явка 20,5%."
+    assert parse_text(later, on=DAY).national == 35.1
