@@ -43,8 +43,8 @@ lint: venv
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-## The fast loop: everything that needs no broker and no child processes (about 20 s).
-test-fast: venv
+## The fast loop: everything that needs no broker (about 30 s; some tests still run promtool/amtool).
+test-fast: system-deps venv
 	$(BIN)/pytest -m "not integration"
 
 ## Lint, type-check, check the layers and run the whole test suite (real tansu broker, real promtool).

@@ -1,4 +1,4 @@
-"""Observer counts intake: station registry, tokens, validation, durable publish, HTTP API, form, simulator."""
+"""Observer counts intake: station registry, tokens, validation, durable publish, HTTP API, form."""
 
 from ingest.observers.app import create_app
 from ingest.observers.errors import (

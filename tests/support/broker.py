@@ -1,7 +1,7 @@
 """Pytest plugin: one real tansu broker per session; per-test topics, consumer groups and ports.
 
 Any test that uses the broker (directly or through another fixture) is marked `integration`, so
-`pytest -m "not integration"` is the fast loop that needs no broker and no child processes.
+`pytest -m "not integration"` is the fast loop that needs no broker.
 """
 
 from __future__ import annotations
