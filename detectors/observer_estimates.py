@@ -17,10 +17,12 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from turnout_watch.core.records import AGGREGATE_SUMS
+
 FloatArray = npt.NDArray[np.float64]
 
 #: Order of the sufficient statistics in a stats vector.
-STATS = ("n", "sx", "sy", "sxx", "sxy", "syy")
+STATS = AGGREGATE_SUMS
 
 
 def station_stats(registered: FloatArray, voted: FloatArray) -> FloatArray:

@@ -17,6 +17,7 @@ too much per message at the rates the agents take records.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
@@ -89,21 +90,39 @@ class Release:
 
     @classmethod
     def from_dict(cls, obj: Mapping[str, Any]) -> Release:
-        close, opens = obj.get("polls_close"), obj.get("polls_open")
+        """The release a payload holds; RecordError naming the field that breaks the contract.
+
+        Times need their UTC offset (a naive time would be read on the worker's own clock) and every
+        figure must be a finite number: `NaN` or `Infinity` are valid JSON for Python, not turnout.
+        """
+        what = "release"
+
+        def table(key: str, required: bool = False) -> Mapping[str, Any]:
+            value = _required(obj, key, what) if required else (obj.get(key) or {})
+            if not isinstance(value, Mapping):
+                raise RecordError(f"{what}: field {key!r} must be an object, got {value!r}")
+            return value
 
         def instants(key: str) -> dict[str, datetime]:
-            return {str(k): datetime.fromisoformat(v) for k, v in (obj.get(key) or {}).items()}
+            times = table(key)
+            return {str(k): _time(times, k, f"{what} {key}") for k in times}
 
+        def optional_time(key: str) -> datetime | None:
+            return _time(obj, key, what) if obj.get(key) else None
+
+        timezone = obj.get("timezone")
+        if timezone is not None and not isinstance(timezone, str):
+            raise RecordError(f"{what}: field 'timezone' must be a string, got {timezone!r}")
         return cls(
-            election=obj["election"],
-            as_of=datetime.fromisoformat(obj["as_of"]),
-            published_at=datetime.fromisoformat(obj["published_at"]),
-            turnout={str(k): float(v) for k, v in obj["turnout"].items()},
-            timezone=obj.get("timezone"),
-            polls_close=datetime.fromisoformat(close) if close else None,
-            polls_open=datetime.fromisoformat(opens) if opens else None,
-            registered={str(k): int(v) for k, v in (obj.get("registered") or {}).items()},
-            revision=int(obj.get("revision") or 0),
+            election=_text(obj, "election", what),
+            as_of=_time(obj, "as_of", what),
+            published_at=_time(obj, "published_at", what),
+            turnout={str(k): _number(v, f"turnout {k}", what) for k, v in table("turnout", required=True).items()},
+            timezone=timezone,
+            polls_close=optional_time("polls_close"),
+            polls_open=optional_time("polls_open"),
+            registered={str(k): _count(v, f"registered {k}", what) for k, v in table("registered").items()},
+            revision=_count(obj.get("revision") or 0, "revision", what),
             polls_open_by_region=instants("polls_open_by_region"),
             polls_close_by_region=instants("polls_close_by_region"),
         )
@@ -241,9 +260,15 @@ def _integer(obj: Mapping[str, Any], key: str, what: str) -> int:
 
 
 def _number(value: Any, key: str, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise RecordError(f"{what}: field {key!r} must be a number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise RecordError(f"{what}: field {key!r} must be a finite number, got {value!r}")
     return float(value)
+
+
+def _count(value: Any, key: str, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise RecordError(f"{what}: field {key!r} must be a whole number >= 0, got {value!r}")
+    return value
 
 
 def _time(obj: Mapping[str, Any], key: str, what: str) -> datetime:
@@ -361,6 +386,11 @@ class ObserverCount:
         )
 
 
+#: The sums an observer aggregate carries, in order: stations, and the sums of registered (x), voted (y),
+#: x², xy and y² over them (what the ratio estimator needs; `detectors.observer_estimates`).
+AGGREGATE_SUMS = ("n", "sx", "sy", "sxx", "sxy", "syy")
+
+
 @dataclass(frozen=True)
 class ObserverAggregate:
     """How one hour's sums of a region's observed stations changed: the `observer-aggregates` record.
@@ -387,8 +417,11 @@ class ObserverAggregate:
         """The aggregate a payload holds; RecordError naming the field that breaks the contract."""
         what = "observer aggregate"
         stats = _required(obj, "stats", what)
-        if not isinstance(stats, list):
-            raise RecordError(f"{what}: field 'stats' must be a list of numbers, got {stats!r}")
+        if not isinstance(stats, list) or len(stats) != len(AGGREGATE_SUMS):
+            raise RecordError(
+                f"{what}: field 'stats' must be a list of {len(AGGREGATE_SUMS)} numbers "
+                f"({', '.join(AGGREGATE_SUMS)}), got {stats!r}"
+            )
         return cls(
             election=_text(obj, "election", what),
             region_code=_text(obj, "region_code", what),
