@@ -41,3 +41,37 @@ def test_a_persisting_anomaly_is_held_back_until_it_escalates() -> None:
     again = tracker.process(Release("e", hour[2], hour[2], {"KZ-10": 49.8}))
     assert [(f.detector, f.severity) for f in first.flags] == [("falling_turnout", "warning")]
     assert (again.flags, again.held_back) == ([], 1)
+
+
+def _release(hour: int, values: dict[str, float]) -> Release:
+    as_of = datetime(2022, 11, 20, hour, tzinfo=TZ)
+    return Release("test", as_of, as_of + timedelta(minutes=5), values)
+
+
+def test_tracker_flags_turkistan_style_jump_and_fall_once() -> None:
+    regions = [f"KZ-{n}" for n in (10, 11, 15, 19, 23, 27, 31, 33, 35, 39)]
+    tracker = TurnoutTracker("test", {"KZ-61": "Turkistan Region"})
+    base = {code: 20.0 + i for i, code in enumerate(regions)} | {"KZ-61": 27.0}
+    assert tracker.process(_release(10, base)).flags == []
+    later = {code: v + 15.0 + (i % 3) for i, (code, v) in enumerate(base.items())} | {"KZ-61": 64.21}
+    result = tracker.process(_release(12, later))
+    assert [(f.region_code, f.detector, f.severity) for f in result.flags] == [
+        ("KZ-61", "cross_sectional_jump", "critical")
+    ]
+    assert result.flags[0].value == round(64.21 - 27.0, 4)
+    # the same release delivered again (at-least-once) changes nothing and flags nothing
+    again = tracker.process(_release(12, later))
+    assert again.flags == [] and again.updates == [] and again.stale == len(later)
+    fell = dict(later) | {"KZ-11": later["KZ-11"] - 0.07}
+    result = tracker.process(_release(14, fell))
+    falls = [f for f in result.flags if f.detector == "falling_turnout"]
+    assert [(f.region_code, f.severity) for f in falls] == [("KZ-11", "warning")]
+    assert falls[0].expected == round(later["KZ-11"], 4)
+
+
+def test_tracker_out_of_range_is_critical() -> None:
+    tracker = TurnoutTracker("test")
+    result = tracker.process(_release(10, {"KZ-10": 101.5, "KZ-11": 30.0}))
+    assert [(f.region_code, f.detector, f.severity, f.expected) for f in result.flags] == [
+        ("KZ-10", "out_of_range", "critical", 100.0)
+    ]

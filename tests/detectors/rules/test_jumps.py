@@ -6,6 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from detectors.config import DetectorConfig
 from detectors.curves import ExpectedCurves
@@ -221,3 +223,15 @@ def test_a_surge_changes_the_region_s_own_pace_and_stays_critical() -> None:
     assert (flag.region_code, flag.severity) == ("KZ-61", "critical")
     assert flag.evidence["pace_change_z"] == round(5 / (0.5 * MAD_TO_SIGMA), 2)
     assert "its own pace" not in flag.message
+
+
+@given(
+    st.lists(st.floats(min_value=0, max_value=20, allow_nan=False), min_size=6, max_size=25),
+    st.floats(min_value=60, max_value=200),
+)
+def test_one_outlier_stands_out_whatever_the_others(rises: list[float], outlier: float) -> None:
+    rates = np.array([*rises, outlier])
+    scores = cross_sectional_jump(rates)
+    assert scores.z[-1] == np.nanmax(scores.z)
+    assert scores.z[-1] > 3
+    assert scores.peers[-1] == len(rises)

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
 from detectors.config import DetectorConfig
-from detectors.rules.values import FallingTurnout, OutOfRange
+from detectors.rules.values import FallingTurnout, OutOfRange, falling, out_of_range
 from detectors.types import Batch
 from turnout_watch.core.records import Release
 
 TZ = timezone(timedelta(hours=6))
 CFG = DetectorConfig()
+pct = st.floats(min_value=0.0, max_value=100.0, allow_nan=False)
 
 
 def at(hour: int) -> datetime:
@@ -61,3 +66,29 @@ def test_falling_turnout_severity_follows_the_config() -> None:
     b = Batch.of(release(12, {"KZ-11": 48.60}), {"KZ-11": 48.67}, {"KZ-11": ten})
     strict = DetectorConfig(falling_critical_points=0.05)
     assert [f.severity for f in FallingTurnout().flags(b, strict)] == ["critical"]
+
+
+@given(st.lists(pct, min_size=2, max_size=30))
+def test_monotone_series_never_flags_a_decrease(values: list[float]) -> None:
+    series = np.sort(np.array(values))
+    assert not falling(series[:-1], series[1:]).any()
+
+
+@given(st.lists(pct, min_size=2, max_size=30), st.data())
+def test_any_decrease_flags(values: list[float], data: st.DataObject) -> None:
+    series = np.sort(np.array(values))
+    i = data.draw(st.integers(min_value=1, max_value=len(series) - 1))
+    drop = data.draw(st.floats(min_value=1e-6, max_value=50.0))
+    series[i] = series[i - 1] - drop
+    flagged = falling(series[:-1], series[1:])
+    assert flagged[i - 1]
+    assert flagged.sum() == np.sum(np.diff(series) < 0)
+
+
+def test_out_of_range_and_nan() -> None:
+    values = np.array([-0.01, 0.0, 55.0, 100.0, 100.01, np.nan])
+    assert out_of_range(values).tolist() == [True, False, False, False, True, False]
+
+
+def test_falling_ignores_missing_previous() -> None:
+    assert not falling(np.array([np.nan, 50.0]), np.array([10.0, np.nan])).any()
