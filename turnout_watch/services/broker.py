@@ -83,6 +83,17 @@ def _answers(host: str, port: int) -> bool:
         return False
 
 
+def terminate(process: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM a child and give it `timeout` seconds to shut down cleanly; SIGKILL it after that."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 @dataclass
 class EmbeddedBroker:
     """A running tansu process. Use `start_embedded_broker()` as a context manager."""
@@ -101,13 +112,7 @@ class EmbeddedBroker:
         if self._stopped:
             return
         self._stopped = True
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout)
+        terminate(self.process, timeout)
         log.info("embedded broker on %s stopped", self.bootstrap)
 
 

@@ -24,7 +24,7 @@ from pydantic import SecretStr
 from turnout_watch.core.errors import BrokerError, TurnoutWatchError
 from turnout_watch.core.settings import Settings
 from turnout_watch.core.topics import TopicNames, ensure_topics
-from turnout_watch.services.broker import EmbeddedBroker, _die_with_parent, free_port, launch_broker
+from turnout_watch.services.broker import EmbeddedBroker, _die_with_parent, free_port, launch_broker, terminate
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +36,7 @@ class WorkerProcess:
     log_path: Path
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process, timeout)
 
     def log_tail(self, lines: int = 20) -> str:
         with contextlib.suppress(OSError):

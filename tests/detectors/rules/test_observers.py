@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
@@ -17,6 +16,7 @@ from detectors.rules.observers import (
     StationBatch,
     official_above_observed,
 )
+from detectors.station_ledger import StationComparison
 
 TZ = timezone(timedelta(hours=6))
 CFG = DetectorConfig()
@@ -68,22 +68,11 @@ def test_few_stations_widen_the_threshold_beyond_the_normal_one() -> None:
     assert [f.severity for f in OfficialAboveObserved().flags(observed([54.0], [100], se=1.0), CFG)] == ["warning"]
 
 
-@dataclass(frozen=True)
-class Pair:
-    election: str
-    station: str
-    region: str
-    bucket: float
-    registered: int
-    tally: int
-    commission: int
-
-
 def test_protocol_above_tally_flags_by_share_of_the_list() -> None:
     pairs = [
-        Pair("e", "s1", "KZ-75", NOON.timestamp(), 1000, 500, 515),  # +15: within 2 % of the list (20)
-        Pair("e", "s2", "KZ-75", NOON.timestamp(), 1000, 500, 540),  # +40: 4 % of the list
-        Pair("e", "s3", "KZ-75", NOON.timestamp(), 1000, 500, 560),  # +60: 6 %, over the critical 5 %
+        StationComparison("e", "s1", "KZ-75", NOON.timestamp(), 1000, 500, 515),  # +15: within 2 % of the list (20)
+        StationComparison("e", "s2", "KZ-75", NOON.timestamp(), 1000, 500, 540),  # +40: 4 % of the list
+        StationComparison("e", "s3", "KZ-75", NOON.timestamp(), 1000, 500, 560),  # +60: 6 %, over the critical 5 %
     ]
     flags = ProtocolAboveTally().flags(StationBatch(pairs, {"KZ-75": "Almaty"}, TZ), CFG)
     assert [(f.station, f.region, f.severity, f.value, f.expected) for f in flags] == [
