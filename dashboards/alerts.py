@@ -61,18 +61,30 @@ _POLLING = (
     '(max by (election, region) (turnout_watch_region_polls_timestamp_seconds{edge="close"}) > time())'
 )
 
-RULES: tuple[AlertRule, ...] = (
-    AlertRule(
+#: How long a raised flag keeps `TurnoutFlagRaised` firing (the coordinators file's `[timing] flag_window`).
+FLAG_WINDOW_SECONDS = 1800.0
+
+
+def alert_rules(flag_window_seconds: float = FLAG_WINDOW_SECONDS) -> tuple[AlertRule, ...]:
+    """Every rule; a flag stays an alert for `flag_window_seconds`, then resolves (tests age flags out fast)."""
+    return (_flag_rule(flag_window_seconds), *_HEALTH_RULES)
+
+
+def _flag_rule(window: float) -> AlertRule:
+    return AlertRule(
         name="TurnoutFlagRaised",
         query="time() - max by (election, region, detector, severity) "
         '(turnout_watch_region_last_flag_timestamp_seconds{severity=~"warning|critical"})',
         op="<",
-        threshold=1800,
+        threshold=window,
         summary="{{ $labels.severity }}: {{ $labels.detector }} in {{ $labels.region }}",
         description="A {{ $labels.severity }} {{ $labels.detector }} flag was raised for {{ $labels.region }} "
         "({{ $labels.election }}) {{ $value | humanizeDuration }} ago. The flags topic and the watch-room "
         "dashboard carry the numbers.",
-    ),
+    )
+
+
+_HEALTH_RULES: tuple[AlertRule, ...] = (
     AlertRule(
         name="OfficialAboveObserved",
         # 3.5 standard errors, the detector's line: 1.96 pages a coordinator for one region in 20 by chance
@@ -128,15 +140,16 @@ RULES: tuple[AlertRule, ...] = (
         "flags and metrics.",
     ),
 )
+RULES: tuple[AlertRule, ...] = alert_rules()
 
 
-def prometheus_rules(rules: tuple[AlertRule, ...] = RULES) -> dict[str, Any]:
-    """The Prometheus rule file (promtool check rules accepts it)."""
+def prometheus_rules(rules: tuple[AlertRule, ...] = RULES, interval: str = "15s") -> dict[str, Any]:
+    """The Prometheus rule file (promtool check rules accepts it), evaluated every `interval`."""
     return {
         "groups": [
             {
                 "name": GROUP,
-                "interval": "15s",
+                "interval": interval,
                 "rules": [
                     {
                         "alert": r.name,
@@ -195,12 +208,12 @@ class _ThresholdModel:
         }
 
 
-def grafana_rules_provisioning(rules: tuple[AlertRule, ...] = RULES) -> dict[str, Any]:
+def grafana_rules_provisioning(rules: tuple[AlertRule, ...] = RULES, interval: str = "15s") -> dict[str, Any]:
     """Grafana's alert-rule provisioning file (apiVersion 1) built from the SDK's rule models."""
     built = [sdk_json(grafana_rule(r).build()) for r in rules]
     return {
         "apiVersion": 1,
-        "groups": [{"orgId": 1, "name": GROUP, "folder": "turnout-watch", "interval": "15s", "rules": built}],
+        "groups": [{"orgId": 1, "name": GROUP, "folder": "turnout-watch", "interval": interval, "rules": built}],
     }
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from dashboards.alerts import DATASOURCE_UID, grafana_rules_provisioning, prometheus_rules
+from dashboards.alerts import DATASOURCE_UID, alert_rules, grafana_rules_provisioning, prometheus_rules
 from dashboards.routing import Coordinators, alertmanager_config, grafana_contact_points, grafana_policies
 from dashboards.watchroom import DASHBOARDS, build_json
 
@@ -36,6 +36,7 @@ def _yaml(obj: Any) -> str:
 def render(coordinators: Path = EXAMPLE_COORDINATORS) -> dict[Path, str]:
     """Relative path -> content of every generated file."""
     people = Coordinators.load(coordinators)
+    rules, interval = alert_rules(people.timing.flag_window_seconds), people.timing.evaluation_interval
     files: dict[Path, str] = {
         Path("grafana/provisioning/datasources/prometheus.yaml"): _yaml(
             {
@@ -67,10 +68,10 @@ def render(coordinators: Path = EXAMPLE_COORDINATORS) -> dict[Path, str]:
                 ],
             }
         ),
-        Path("grafana/provisioning/alerting/rules.yaml"): _yaml(grafana_rules_provisioning()),
+        Path("grafana/provisioning/alerting/rules.yaml"): _yaml(grafana_rules_provisioning(rules, interval)),
         Path("grafana/provisioning/alerting/contact-points.yaml"): _yaml(grafana_contact_points(people)),
         Path("grafana/provisioning/alerting/policies.yaml"): _yaml(grafana_policies(people)),
-        Path("prometheus/rules.yml"): _yaml(prometheus_rules()),
+        Path("prometheus/rules.yml"): _yaml(prometheus_rules(rules, interval)),
         Path("alertmanager/alertmanager.yml"): _yaml(alertmanager_config(people)),
     }
     for name, make in DASHBOARDS.items():

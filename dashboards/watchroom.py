@@ -167,7 +167,13 @@ def watch_room() -> Dashboard:
             .title("Flags by severity")
             .height(8)
             .span(8)
-            .with_target(_q("sum by (severity) (turnout_watch_flags_total)", "{{severity}}", instant=True))
+            .with_target(
+                _q(
+                    "sum by (severity) (max by (election, detector, severity) (turnout_watch_election_flags))",
+                    "{{severity}}",
+                    instant=True,
+                )
+            )
         )
         .with_row(Row("Official vs observed"))
         .with_panel(

@@ -29,8 +29,12 @@ from turnout_watch.core.errors import ConfigError
 
 __all__ = ["SHIPPED_ELECTIONS", "Settings", "load_settings"]
 
-#: The day files shipped in the repository (an editable install or a checkout).
-SHIPPED_ELECTIONS = Path(__file__).resolve().parents[2] / "data" / "elections"
+#: The shipped day files: data/elections in a checkout (or an editable install); in a wheel the same files are
+#: package data of `turnout_watch.elections` (pyproject.toml maps the folder to that package).
+_CHECKOUT_ELECTIONS = Path(__file__).resolve().parents[2] / "data" / "elections"
+SHIPPED_ELECTIONS = (
+    _CHECKOUT_ELECTIONS if _CHECKOUT_ELECTIONS.is_dir() else Path(__file__).resolve().parents[1] / "elections"
+)
 
 #: The TOML file the Settings being built reads. pydantic-settings takes a TOML source's path from the class,
 #: not from the call (pydantic/pydantic-settings#259), so `load_settings` sets it for one construction; a
@@ -58,6 +62,9 @@ class Settings(BaseSettings):
     session_timeout: float = Field(6.0, gt=0, description="consumer session timeout, seconds (startup speed)")
     heartbeat_interval: float = Field(0.5, gt=0, description="consumer heartbeat interval, seconds")
     rebalance_timeout: float = Field(6.0, gt=0, description="consumer rebalance timeout, seconds")
+    reset_check_interval: float = Field(
+        5.0, gt=0, description="seconds between a worker's checks that the broker still holds what it read"
+    )
     worker_log_level: str = Field("warning", description="log level of the Faust worker")
     timezone: str = Field("Asia/Almaty", description="IANA zone the watch room reads times in (station flags)")
     history_dir: Path | None = Field(
