@@ -16,7 +16,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
-from typing import Any, Literal, cast
+from typing import Any, Literal, NamedTuple, cast
 from zoneinfo import ZoneInfo
 
 import lxml.html
@@ -73,9 +73,32 @@ _MONTHS = {
     "kk": "қаңтар ақпан наурыз сәуір мамыр маусым шілде тамыз қыркүйек қазан қараша желтоқсан",
     "en": "jan feb mar apr may jun jul aug sep oct nov dec",
 }
-_DATE_NUMERIC = re.compile(r"\b(?:(\d{4})-(\d{2})-(\d{2})|(\d{1,2})\.(\d{1,2})\.(\d{4}))\b")
+# Digit first (then "no letter or digit before it"): the engine skips to digits, not tries every letter.
+_DATE_NUMERIC = re.compile(
+    r"(?P<d0>\d)(?<!\w\d)(?:(?P<y>\d{3})-(?P<m>\d{2})-(?P<d>\d{2})|(?P<dd>\d?)\.(?P<mm>\d{1,2})\.(?P<yy>\d{4}))\b"
+)
 # Possessive word runs ({3,}+): a shorter run would be followed by a letter, which cannot match.
 _DATE_WORDS = re.compile(r"\b(\d{1,2})\s+([^\W\d_]{3,}+)\.?\s+(\d{4})\b|\b([^\W\d_]{3,}+)\.?\s+(\d{1,2}),?\s+(\d{4})\b")
+# Every _DATE_WORDS match ends on a year, and starts at most this far before it: only the text just
+# before each four-digit number is searched (_date_words).
+_YEAR_DIGITS = re.compile(r"\d(?<!\d\d)\d{3}(?!\d)")
+_DATE_REACH = 80
+
+
+def _date_words(text: str) -> list[re.Match[str]]:
+    """``_DATE_WORDS.finditer(text)``, searching only before each four-digit number."""
+    out: list[re.Match[str]] = []
+    end = 0
+    for y in _YEAR_DIGITS.finditer(text):
+        if y.start() < end:
+            continue
+        m = _DATE_WORDS.search(text, max(end, y.start() - _DATE_REACH), y.end() + 1)
+        if m is not None:
+            out.append(m)
+            end = m.end()
+    return out
+
+
 # As-of keywords before a time ("на 10.00", "as of 10:00", "сағат 10:00") or Kazakh case endings after it.
 _ASOF_BEFORE = r"(?:по\s+состоянию\s+на|по\s+данным\s+на|на|к|as\s+of|as\s+at|by|at|сағат|saǵat|sagat|sağat)"
 # Kazakh case endings on a time ("12.00-дегі", "14-ке дейін", "16:05-tegi", "22-00-дегі"), any script.
@@ -86,14 +109,39 @@ _KK_AFTER = (
 # "20 часов", "10 утра", "14 часам": an hour with the word for it, after an as-of keyword.
 _HOUR_WORD = r"(?P<hw>\s*(?:час\w*|ч\b\.?|утра|дня|вечера|o'clock))"
 _AMPM = r"(?P<ampm>[ap])\.?\s?m\.?"
+# A time: the hour opens the pattern, so the engine skips to digits instead of trying every letter;
+# the as-of keyword before it is read backwards from there (_TIME_KEYWORD), at most this far back.
 _TIME = re.compile(
-    # The lookahead (first letters of the keywords, or a digit) only spares trying them everywhere.
-    rf"(?=[\dпнкabсs])(?:(?P<kw>{_ASOF_BEFORE})\s+)?(?<![\d.,:])(?P<h>\d{{1,2}})(?:(?P<sep>[:.]|-(?=\d\d-))(?P<m>\d{{2}}))?"
+    rf"(?P<h>\d(?<![\d.,:]\d)\d?)(?:(?P<sep>[:.]|-(?=\d\d-))(?P<m>\d{{2}}))?"
     rf"(?:\s*{_AMPM}|(?P<kk>{_KK_AFTER})|{_HOUR_WORD})?(?![\d%])",
     re.IGNORECASE,
 )
+_TIME_KEYWORD = re.compile(rf"(?P<kw>{_ASOF_BEFORE})\s+\Z", re.IGNORECASE)
+_KEYWORD_REACH = 48
+
+
+def _time_matches(text: str) -> list[tuple[int, str | None, re.Match[str]]]:
+    """Every time expression, left to right without overlap: (where it starts, its keyword, the match
+    from the hour on). The same readings as one pattern with an optional keyword before the hour."""
+    out: list[tuple[int, str | None, re.Match[str]]] = []
+    end = 0
+    for m in _TIME.finditer(text):
+        at = m.start()
+        k = _TIME_KEYWORD.search(text, max(end, at - _KEYWORD_REACH), at)
+        if k is not None:
+            at = k.start()
+        out.append((at, k.group("kw") if k is not None else None, m))
+        end = m.end()
+    return out
+
+
 _ENUMERATOR = re.compile(r"^\s*(?:\d{1,2}[.)]|\(\d{1,2}\)|[•·*▪►-])\s+")
-_SEGMENT_SPLIT = re.compile(r";|(?<=[%\d])\s*\.\s+|\n")
+# Segments: ";", a line, ". " after a figure, or a sentence end before a capital (not after "г." or
+# "обл.": the name goes on), so a sentence naming a place and the figure of the next stay apart.
+_SEGMENT_SPLIT = re.compile(r";|(?<=[%\d])\s*\.\s+|\n|(?<!\b\w)(?<!\bобл)(?<!\bим)\.\s+(?=[«\"(]?[A-ZА-ЯЁӘҒҚҢӨҰҮҺІ])")
+# A sentence that points back at the place the one before it named: "Самая высокая явка в Шымкенте.
+# Там ... 57,03 %", "Ақтөбе облысында ... Онда ... 34,3 пайызы", "There, 40% voted".
+_ANAPHORA = re.compile(r"\s*(?:там|здесь|онда|мұнда|сонда|there|here)\b", re.IGNORECASE)
 _NUMBER = re.compile(
     r"(?<![\w.,])(?P<num>\d{1,2},\s\d{1,2}(?=\s*(?:%|процент|пайыз|paıyz|paiyz))|"
     r"\d{1,3}(?:[ \u00a0\u202f]\d{3})+|\d+(?:[.,]\d+)?)"
@@ -237,7 +285,7 @@ def html_to_text(html: str, selector: str | None = None) -> tuple[str, bool]:
 
 def document_text(doc: lxml.html.HtmlElement, selector: str | None = None) -> tuple[str, bool]:
     """:func:`html_to_text` of a parsed page (which it rewrites: read anything else from it first)."""
-    for bad in doc.xpath("//script|//style|//noscript"):
+    for bad in list(doc.iter("script", "style", "noscript")):
         bad.drop_tree()
     root, found = doc, True
     if selector:
@@ -264,8 +312,9 @@ def document_text(doc: lxml.html.HtmlElement, selector: str | None = None) -> tu
     return str(root.text_content()), found
 
 
-@dataclass(frozen=True)
-class _Item:
+class _Item(NamedTuple):
+    """A name (R) or a figure (V) in a segment; a tuple, as a release makes thousands of them."""
+
     start: int
     end: int
     kind: Literal["R", "V"]
@@ -283,7 +332,7 @@ def _lookup(gazetteer: Gazetteer, on: date | None, text: str) -> tuple[str | Non
     Cached across releases: every release of a day repeats the same few hundred word windows, and
     normalising them is most of the parser's time.
     """
-    codes = gazetteer.find_forms(text)
+    codes = _forms(gazetteer, text)
     if not codes:
         return None
     if on is not None:
@@ -355,8 +404,24 @@ _NAME_BREAK_OR_BLANK = re.compile(_NAME_BREAK.pattern + "|\x00+")
 @functools.lru_cache(maxsize=1 << 14)
 def _mentions_in(gazetteer: Gazetteer, on: date | None, segment: str, owners: bool = True) -> tuple[_Item, ...]:
     """`owners` False: every name but the clock's ("по времени Астаны"), a commission's too."""
-    resolve, could_name = _Resolver(gazetteer, on), gazetteer.could_name
-    items: list[_Item] = []
+    items = []
+    for start, end, text, unit_beside in _windows_in(gazetteer, segment, owners):
+        code, problem = _lookup(gazetteer, on, text) or (None, "")
+        if code is not None and code != NATIONAL and unit_beside:
+            # "Алматы" beside a unit word the name did not take in: the whole phrase names
+            # something else (Алматы облысы is not Алматы); never place it.
+            code, problem = None, f"unit word beside {text!r} not understood"
+        items.append(_Item(start, end, "R", code, text.strip(), problem=problem))
+    return tuple(items)
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _windows_in(gazetteer: Gazetteer, segment: str, owners: bool) -> tuple[tuple[int, int, str, bool], ...]:
+    """The word windows of `segment` that name a known unit, whatever the day (which of them is in
+    force is the caller's question): (start, end, text, whether a unit word stands beside it).
+    Cached apart from the day, as the days of a benchmark or a backfill share their lines."""
+    could_name = gazetteer.could_name
+    found: list[tuple[int, int, str, bool]] = []
     cuts = [(m.start(), m.end()) for m in _NAME_BREAK_OR_BLANK.finditer(segment)]
     bounds, pos = [], 0
     for start, end in cuts:
@@ -382,30 +447,28 @@ def _mentions_in(gazetteer: Gazetteer, on: date | None, segment: str, owners: bo
                 if next_dead[i] < i + width and next_break[i] >= i + width - 1:
                     continue
                 start, end = words[i].start(), words[i + width - 1].end()
-                hit = resolve(segment[start:end])
-                if hit is not None:
-                    code, problem = hit
-                    before = words[i - 1].group().casefold() if i else ""
-                    after = words[i + width].group().casefold() if i + width < len(words) else ""
-                    if after.startswith(_NOT_OWNER_AFTER if owners else _CLOCK_AFTER) or before.startswith(
-                        _NOT_OWNER_BEFORE
-                    ):
-                        i += width
-                        break
-                    if (
-                        code is not None
-                        and code != NATIONAL
-                        and ((after and _is_unit_word(after)) or (before and _is_unit_word(before)))
-                    ):
-                        # "Алматы" beside a unit word the name did not take in: the whole phrase
-                        # names something else (Алматы облысы is not Алматы); never place it.
-                        code, problem = None, f"unit word beside {segment[start:end]!r} not understood"
-                    items.append(_Item(start, end, "R", code, segment[start:end].strip(), problem=problem))
-                    i += width
-                    break
+                text = segment[start:end]
+                if not _forms(gazetteer, text):
+                    continue
+                before = words[i - 1].group().casefold() if i else ""
+                after = words[i + width].group().casefold() if i + width < n else ""
+                if not (
+                    after.startswith(_NOT_OWNER_AFTER if owners else _CLOCK_AFTER)
+                    or before.startswith(_NOT_OWNER_BEFORE)
+                ):
+                    beside = bool((after and _is_unit_word(after)) or (before and _is_unit_word(before)))
+                    found.append((start, end, text, beside))
+                i += width
+                break
             else:
                 i += 1
-    return tuple(items)
+    return tuple(found)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _forms(gazetteer: Gazetteer, text: str) -> frozenset[str]:
+    """:meth:`Gazetteer.find_forms`, cached: a release repeats the same few hundred windows."""
+    return gazetteer.find_forms(text)
 
 
 def _number(text: str) -> float:
@@ -440,8 +503,8 @@ _NATIONAL_PATTERNS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     # ru
     (
         "country",
-        ("от",),
-        rf"{_VAL}\s+от\s+(?:общего|всех|числа\s+(?:всех|включ|зарегистр)|включ[её]нных|зарегистрированных)",
+        ("от", "из"),
+        rf"{_VAL}\s+(?:от|из)\s+(?:общего|всех|числа\s+(?:всех|включ|зарегистр)|включ[её]нных|зарегистрированных)",
     ),
     (
         "country",
@@ -465,7 +528,7 @@ _NATIONAL_PATTERNS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ),
     (
         "voters",
-        ("избирател", "граждан", "казахстанц", "участник", "электорат", "проголосовал"),
+        ("избирател", "граждан", "казахстанц", "участник", "голосующ", "электорат", "проголосовал"),
         rf"{_VAL}\s+(?:от\s+(?:числа\s+)?)?(?:избирателей|граждан|казахстанцев|участников|голосующих|электората|"
         r"проголосовал\w*)",
     ),
@@ -480,7 +543,7 @@ _NATIONAL_PATTERNS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     (
         "voters",
         ("сайлаушы", "азамат", "қазақстандық", "қатыс", "белсенділ"),
-        rf"(?:сайлаушы|азамат|қазақстандық|дауыс\s+берген|сайлауға\s+қатыс|қатысу|белсенділі)\w*{_GAP}\s+{_VAL}",
+        rf"(?<!\w)(?:сайлаушы|азамат|қазақстандық|дауыс\s+берген|сайлауға\s+қатыс|қатысу|белсенділі)\w*{_GAP}\s+{_VAL}",
     ),
     ("voters", ("сайлаушы", "азамат"), rf"{_VAL}\s+(?:сайлаушы|азамат)\w*"),
     # kk (Latin, the alphabets of 2017, 2018 and 2021)
@@ -532,14 +595,21 @@ _NATIONAL_RES = tuple(
     if first
 )
 _AFTER_VALUE = sorted(
-    (tier, p.removeprefix(_VAL))
-    for (tier, _, p), first in zip(_NATIONAL_PATTERNS, _NATIONAL_FIRST, strict=True)
+    (tier, p.removeprefix(_VAL), cues)
+    for (tier, cues, p), first in zip(_NATIONAL_PATTERNS, _NATIONAL_FIRST, strict=True)
     if not first
 )
-_NATIONAL_BY_VALUE = re.compile(
-    _VAL + r"(?:" + "|".join(f"(?P<{tier}{i}>{rest})" for i, (tier, rest) in enumerate(_AFTER_VALUE)) + ")",
-    re.IGNORECASE,
-)
+
+
+@functools.lru_cache(maxsize=64)
+def _national_by_value(active: tuple[int, ...]) -> re.Pattern[str] | None:
+    """The figure-first patterns (by index in _AFTER_VALUE) joined into one: only those whose cue
+    words the release holds, so a Russian release does not try the English ones at every figure."""
+    if not active:
+        return None
+    rests = "|".join(f"(?P<{_AFTER_VALUE[i][0]}{i}>{_AFTER_VALUE[i][1]})" for i in active)
+    return re.compile(_VAL + r"(?:" + rests + ")", re.IGNORECASE)
+
 
 # Sentence ends: a line, ";", or ". ! ?" before a capital (not after a one-letter or short
 # abbreviation: "г. Астана", "обл. Абай" stay in their sentence).
@@ -634,7 +704,10 @@ def _national(
             span, voters = (m.start("val"), m.end("val")), tier == "voters"
             if span not in candidates or candidates[span][0] > voters:
                 candidates[span] = (voters, m.start(), m.end())
-    for m in _NATIONAL_BY_VALUE.finditer(text):
+    by_value = _national_by_value(
+        tuple(i for i, (_, _, cues) in enumerate(_AFTER_VALUE) if any(cue in folded for cue in cues))
+    )
+    for m in by_value.finditer(text) if by_value is not None else ():
         span, voters = (m.start("val"), m.end("val")), m.lastgroup is not None and m.lastgroup.startswith("voters")
         if span not in candidates or candidates[span][0] > voters:
             candidates[span] = (voters, m.start(), m.end())
@@ -645,7 +718,10 @@ def _national(
     values: list[float] = []
     spans, stated_again = [], []  # stated_again: the same figure in a commission's sentence read as no one's
     for (vs, ve), (voters, ms, me) in sorted(candidates.items()):
-        lo = bounds[bisect.bisect_right(bounds, ms) - 1]
+        at_ = bisect.bisect_right(bounds, ms) - 1
+        lo = bounds[at_]
+        if at_ and _ANAPHORA.match(text, lo):
+            lo = bounds[at_ - 1]  # "Самая низкая явка - в Алматы. Там ... 11 % граждан": Almaty's
         hi = next((b for b in bounds if b > me), len(text) + 1) - 1
         sentence = text[lo:hi]
         if (
@@ -696,21 +772,32 @@ _PCT_AFTER = re.compile(
 )
 
 
-# "Информация ... будет представлена в 14.00", "next update at 14:00", "келесі ... сағат 14.00-де".
+# "Информация ... будет представлена в 14.00", "next update at 14:00", "The next operational information
+# will be presented at 12:10", "data will be given at 12:10 p.m., 02:10 p.m.", "is to be available at",
+# "келесі ... сағат 14.00-де".
 _NEXT = re.compile(
-    r"(?:будет\s+представлена|будут\s+представлены|будет\s+опубликована|next\s+(?:update|data|release)\w*"
-    r"(?:\s+\w+){0,3}?|келесі\s+(?:\w+\s+){0,4}?сағат)\s+(?:в|at|к)?\s*(?P<h>\d{1,2})[.:](?P<m>\d{2})",
+    r"(?:будет\s+представлена|будут\s+представлены|будет\s+опубликована|"
+    r"next\s+(?:[^\W\d_]+\s+){0,2}?(?:update|data|release|information|briefing|figures|report)\w*(?:\s+[^\W\d_]+){0,4}?|"
+    r"(?:data|information|figures|numbers)(?:\s+[^\W\d_]+){0,4}?\s+(?:will|is\s+to|are\s+to)\s+be\s+"
+    r"(?:presented|announced|given|available|released|published|provided)|"
+    r"келесі\s+(?:\w+\s+){0,4}?сағат)\s+(?:в|at|к|by)?\s*(?P<h>\d{1,2})[.:](?P<m>\d{2})"
+    r"(?:\s*(?P<ampm>[ap])\.?\s?m\b\.?)?",
     re.IGNORECASE,
 )
-_NEXT_CUES = ("будет", "будут", "next", "келесі")  # one of which every _NEXT match holds
+# The further announced times of a list ("at 12:10 p.m., 02:10 p.m., 04:10 p.m."), masked too.
+_NEXT_MORE = re.compile(r"(?:\s*,?\s*(?:(?:and|и|және)\s+)?\d{1,2}[.:]\d{2}(?:\s*[ap]\.?\s?m\b\.?)?)*", re.IGNORECASE)
+_NEXT_CUES = ("будет", "будут", "next", "келесі", " be ")  # one of which every _NEXT match holds
 
 
 _DECIMAL = re.compile(r"\d+[.,]\d{1,2}")
 
 
-def _values(segment: str, table: bool, approx: bool = True) -> tuple[list[_Item], list[tuple[int, int]]]:
+def _values(
+    segment: str, table: bool, approx: bool = True, whole: bool = True
+) -> tuple[list[_Item], list[tuple[int, int]]]:
     """Candidate percentages: with a % sign if any has one, else decimals, else (tables) integers.
-    `approx` False says the release holds no word of an approximate figure (_APPROX_WORDS)."""
+    `approx` False says the release holds no word of an approximate figure (_APPROX_WORDS); `whole`
+    False that a whole number here may be a figure rounded in prose (see _rounding_prose): skipped."""
     found: dict[int, list[_Item]] = {0: [], 1: [], 2: []}
     spans = []
     approx = approx and _holds_any(segment, _APPROX_WORDS)
@@ -721,6 +808,8 @@ def _values(segment: str, table: bool, approx: bool = True) -> tuple[list[_Item]
             _APPROX_BEFORE.search(segment[max(0, m.start() - 24) : m.start()]) or _APPROX_AFTER.match(segment, m.end())
         ):
             continue  # "более 64%", "64%-дан астамы", "over 60%": a bound, not the figure
+        if not whole and num.isdecimal():
+            continue  # "Қарағанды облысы -77%" among "80,66 %": the 77,39 of the list, rounded
         if m.group("pct"):
             rank = 0
         elif _DECIMAL.fullmatch(num):
@@ -887,9 +976,11 @@ def _pair(items: list[_Item]) -> list[tuple[_Item, _Item]] | None:
     return [(a, b) if a.kind == "R" else (b, a) for a, b in pairs]
 
 
-def _parse_segment(segment: str, resolve: _Resolver, out: _Collector, depth: int = 0, approx: bool = True) -> None:
+def _parse_segment(
+    segment: str, resolve: _Resolver, out: _Collector, depth: int = 0, approx: bool = True, whole: bool = True
+) -> None:
     table = " | " in segment
-    values, spans = _values(segment, table, approx)
+    values, spans = _values(segment, table, approx, whole)
     if not values:
         return
     mentions = _mentions(segment, spans, resolve)
@@ -900,21 +991,65 @@ def _parse_segment(segment: str, resolve: _Resolver, out: _Collector, depth: int
         return
     if depth == 0 and len(pieces := _PIECES.split(segment)) > 1:
         for piece in pieces:
-            _parse_segment(piece, resolve, out, depth + 1, approx)
+            _parse_segment(piece, resolve, out, depth + 1, approx, whole)
         return
     out.orphan(values, mentions, segment, spans)
+
+
+def _refers_back(before: str, segment: str, resolve: _Resolver, out: _Collector, approx: bool, whole: bool) -> bool:
+    """Place the one figure of a sentence that opens by pointing back ("Там", "Онда") on the one
+    place the sentence before it names, when that one states no figure of its own; False (nothing
+    placed) otherwise."""
+    if _NUMBER.search(before):
+        return False
+    values, spans = _values(segment, " | " in segment, approx, whole)
+    if len(values) != 1 or _mentions(segment, spans, resolve):
+        return False
+    named = _mentions(before, [], resolve)
+    if len(named) != 1 or named[0].code in (None, NATIONAL):
+        return False
+    out.place(named[0], values[0], f"{before.strip()} {segment.strip()}")
+    return True
+
+
+_TWO_DECIMALS = re.compile(r"\d[.,]\d\d(?!\d)\s*(?:%|процент|пайыз|paıyz|paiyz|percent)", re.IGNORECASE)
+
+
+def _rounding_prose(text: str, approx: bool, resolve: _Resolver) -> bool:
+    """Whether a whole-number figure in prose may be one rounded by the writer, not the commission's:
+    the release gives its other figures to two decimals (the commission then writes "65,00"), or
+    hedges a place's figure ("Шымкент - там больше 34%" beside "В Алматы 15%", which was 15,7; a
+    hedged national figure, "превысила 35 процентов", says nothing of the regions' "38 процентов").
+    Lists keep their whole numbers (the commission's own "- 16%" of 2011)."""
+    if _TWO_DECIMALS.search(text):
+        return True
+    if not approx:
+        return False
+    bounds = None
+    for m in _PCT_FIGURE.finditer(text):
+        start = m.start()
+        while start and text[start - 1].isdigit():
+            start -= 1
+        if _APPROX_BEFORE.search(text[max(0, start - 24) : start]) or _APPROX_AFTER.match(text, m.start() + 1):
+            bounds = bounds or _sentence_bounds(text)
+            lo = bounds[bisect.bisect_right(bounds, start) - 1]
+            hi = next((b for b in bounds if b > start), len(text))
+            if _names_a_place(text[lo:hi], resolve, True):
+                return True
+    return False
 
 
 def _find_date(text: str, lang: Lang) -> date | None:
     m = _DATE_NUMERIC.search(text)
     if m:
-        with_year = (m.group(1), m.group(2), m.group(3)) if m.group(1) else (m.group(6), m.group(5), m.group(4))
+        d0 = m.group("d0")
+        with_year = (d0 + m["y"], m["m"], m["d"]) if m["y"] else (m["yy"], m["mm"], d0 + m["dd"])
         try:
             return date(int(with_year[0]), int(with_year[1]), int(with_year[2]))
         except ValueError:
             pass
     langs = ("ru", "kk", "en") if lang == "auto" else (lang,)
-    for m in _DATE_WORDS.finditer(text):
+    for m in _date_words(text):
         day, word, year = (m.group(1), m.group(2), m.group(3)) if m.group(1) else (m.group(5), m.group(4), m.group(6))
         for code in langs:
             for index, stem in enumerate(_MONTHS[code].split(), start=1):
@@ -936,11 +1071,12 @@ def _times(text: str) -> tuple[time | None, list[tuple[int, int]], list[tuple[in
     best: tuple[int, time] | None = None
     spans = []
     stated: list[tuple[int, time]] = []
-    for m in _NOON.finditer(text):
+    folded = text.casefold()
+    for m in _NOON.finditer(text) if any(cue in folded for cue in _NOON_CUES) else ():
         spans.append((m.start(), m.end()))
         best = (1, time(12, 0))
-    for m in _TIME.finditer(text):
-        has_minutes, ampm, kw = m.group("m") is not None, m.group("ampm"), m.group("kw")
+    for begin, kw, m in _time_matches(text):
+        has_minutes, ampm = m.group("m") is not None, m.group("ampm")
         explicit = m.group("sep") in (":", "-") or ampm or m.group("kk")
         if not (explicit or (kw and (has_minutes or m.group("hw")))):
             continue
@@ -958,7 +1094,7 @@ def _times(text: str) -> tuple[time | None, list[tuple[int, int]], list[tuple[in
         strong = (kw and _STRONG_KW.match(kw)) or _STRONG_KK.match(m.group("kk") or "")
         score = 0 if strong else 1 if (kw or m.group("kk")) else 2
         if score < 2:
-            stated.append((m.start(), time(hour, minute)))
+            stated.append((begin, time(hour, minute)))
         if best is None or score < best[0]:
             best = (score, time(hour, minute))
     return (best[1] if best else None), spans, stated
@@ -971,15 +1107,25 @@ _EARLIER = re.compile(
 )
 _EARLIER_WORDS = ("назад", "ранее", "накануне", "прошлый", "ago", "earlier", "previously", "бұрын", "алдында")
 _NOON = re.compile(r"\b(?:к\s+полудню|at\s+noon|by\s+noon|түске\s+дейін)", re.IGNORECASE)
+_NOON_CUES = ("полудн", "noon", "түске")  # one of which every _NOON match holds
+
+
+_PCT_WORD = re.compile(r"%|процент|пайыз|percent", re.IGNORECASE)
+_CUT_TAIL = re.compile(r"[\d.,\s]+$")
 
 
 def _mask(text: str, spans: list[tuple[int, int]]) -> str:
+    """The text with each span blanked (same length, so every position still holds)."""
     if not spans:
         return text
-    chars = list(text)
-    for start, end in spans:
-        chars[start:end] = " " * (end - start)
-    return "".join(chars)
+    parts, pos = [], 0
+    for start, end in sorted(spans):
+        start = max(start, pos)
+        if end > start:
+            parts += [text[pos:start], " " * (end - start)]
+            pos = end
+    parts.append(text[pos:])
+    return "".join(parts)
 
 
 def parse_text(
@@ -993,13 +1139,13 @@ def parse_text(
     """Parse a release's text. `on` is the election date (else a date in the text is used)."""
     gazetteer = gazetteer or default_gazetteer()
     text = morph.arabic_to_cyrillic(unicodedata.normalize("NFKC", text)).translate(_DASH_TO_HYPHEN)
-    date_spans = [(m.start(), m.end()) for m in (*_DATE_NUMERIC.finditer(text), *_DATE_WORDS.finditer(text))]
+    date_spans = [(m.start(), m.end()) for m in (*_DATE_NUMERIC.finditer(text), *_date_words(text))]
     day = on or _find_date(text, lang)
     text = _mask(text, date_spans)
-    if re.search(r"\d\s*$", text) and len(re.findall(r"%|процент|пайыз|percent", text, re.IGNORECASE)) >= 2:
+    if text.rstrip()[-1:].isdecimal() and len(_PCT_WORD.findall(text)) >= 2:
         # The text stops on a bare number where its figures carry a % sign: a body cut short
         # ("... Алмате - 5,2"), the figure itself maybe cut too.
-        cut = re.search(r"[\d.,\s]+$", text)
+        cut = _CUT_TAIL.search(text)
         if cut:
             text = text[: cut.start()] + " " * (len(text) - cut.start())
     next_at, next_spans = _next_release(text)
@@ -1015,6 +1161,7 @@ def parse_text(
     folded = text.casefold()
     earlier = any(w in folded for w in _EARLIER_WORDS) and _EARLIER.search(text) is not None
     approx = any(w in folded for w in _APPROX_WORDS)
+    rounding = _rounding_prose(text, approx, resolve)
     offset = 0
     for line in text.split("\n"):
         start, offset = offset, offset + len(line) + 1
@@ -1027,15 +1174,19 @@ def parse_text(
                 out.unparsed.append(f"{line.strip()} (about an earlier release)")
             continue
         line = _ENUMERATOR.sub("", line)
-        for segment in _SEGMENT_SPLIT.split(line):
-            if segment.strip():
-                _parse_segment(segment, resolve, out, approx=approx)
+        segments = [segment for segment in _SEGMENT_SPLIT.split(line) if segment.strip()]
+        # Prose: more than one sentence or figure on the line (a list gives one of each per line).
+        whole = not (rounding and (len(segments) > 1 or len(_PCT_FIGURE.findall(line)) > 1))
+        for k, segment in enumerate(segments):
+            if k and _refers_back(segments[k - 1], segment, resolve, out, approx, whole):
+                continue
+            _parse_segment(segment, resolve, out, approx=approx, whole=whole)
     corrected = out.correct(day)
     for code in out.conflicts:
         out.figures.pop(code, None)
     national = out.figures.pop(NATIONAL, None)
     if stated is not None:
-        if national is not None and national != stated:
+        if national is not None and national != stated and not _rounded_same(national, stated):
             out.unparsed.append(f"national figure {national} beside {stated} from the commission's sentence")
             national = None
         else:
@@ -1073,8 +1224,11 @@ def _next_release(text: str) -> tuple[time | None, list[tuple[int, int]]]:
         return None, []
     for m in _NEXT.finditer(text):
         hour, minute = int(m.group("h")), int(m.group("m"))
+        if ampm := m.group("ampm"):
+            # As for the as-of time: "12:00 a.m." on a polling day is noon.
+            hour = hour % 12 + (12 if ampm.lower() == "p" or hour == 12 else 0)
         if hour <= 23 and minute <= 59:
-            return time(hour, minute), [(m.start("h"), m.end())]
+            return time(hour, minute), [(m.start("h"), _NEXT_MORE.match(text, m.end()).end())]  # type: ignore[union-attr]
     return None, []
 
 

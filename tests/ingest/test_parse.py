@@ -231,3 +231,78 @@ def test_the_national_figure_is_the_one_of_the_release_own_hour() -> None:
     assert parsed.as_of is not None and parsed.as_of.hour == 10 and parsed.national == 20.5
     later = "Сейчас 12:00. По состоянию на 12:00 явка 35,1%. Ранее, по состоянию на 10:00, явка 20,5%."
     assert parse_text(later, on=DAY).national == 35.1
+
+
+@pytest.mark.parametrize(
+    ("text", "national"),
+    [
+        ("На 10 часов 17,57% из всех избирателей Республики Казахстан получили бюллетени.", 17.57),
+        # A rounded headline and the commission's exact figure are one figure.
+        ("Final turnout in Kazakhstan – 77%\nAs of 08:00 PM, 77.1% of the total number of voters voted.", 77.1),
+        # "Там" points back at Almaty: its 11 % is no one's national figure.
+        (
+            "По состоянию на 12.00 бюллетени получили 39,23 % от общего количества граждан.\n"
+            "Самая низкая явка - в Алматы. Там на участки пришли только 11 % граждан.",
+            39.23,
+        ),
+    ],
+)
+def test_the_national_figure_beside_other_sentences(text: str, national: float) -> None:
+    assert parse_text(text, on=DAY).national == national
+
+
+def test_a_demonym_is_not_the_voters_of_the_country() -> None:
+    # "батысқазақстандықтардың" (of the West Kazakhstanis) holds "қазақстандық" but is one region.
+    text = "Ал батысқазақстандықтардың 38,67 пайызы осы сағатқа дейін белсенділік танытқан."
+    assert parse_text(text, on=DAY).national is None
+
+
+def test_a_sentence_pointing_back_takes_the_place_of_the_one_before() -> None:
+    text = (
+        "Самая высокая явка зафиксирована в Шымкенте. Там на референдум пришли 57,03 % граждан. "
+        "Қызылорда облысының тұрғындары белсенді. Өңір халқының 76,15 пайызы дауыс берген."
+    )
+    assert parse_text(text, on=DAY).turnout_pct == {"KZ-79": 57.03, "KZ-43": 76.15}
+    # Not when the sentence before names two places, or the pointing one names its own.
+    assert parse_text("В Астане и Алматы явка низкая. Там 30,15%.", on=DAY).turnout_pct == {}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Prose with two-decimal figures: the whole ones are the writer's rounding (77,39 and 73,81).
+        "Týrkistan oblysy -80,66 % dauys berse, Qaraghandy oblysy -77%, Aqmola oblysy-73% dauys bergen.",
+        # Prose that hedges a place's figure: "В Алматы 15%" was 15,7.
+        "Шымкент - там проголосовало больше 34% избирателей. В Карагандинской области 33,5%. В Алматы 15%.",
+    ],
+)
+def test_a_whole_number_in_prose_that_may_be_rounded_is_not_placed(text: str) -> None:
+    parsed = parse_text(text, on=DAY)
+    assert all(value != round(value) for value in parsed.turnout_pct.values()), parsed.turnout_pct
+    assert parsed.turnout_pct
+
+
+def test_whole_numbers_stay_in_lists_and_in_unhedged_prose() -> None:
+    assert parse_text("- в Жамбылской области – 65%;\n- в Абайской области – 56,14%;", on=DAY).turnout_pct == {
+        "KZ-31": 65.0,
+        "KZ-10": 56.14,
+    }
+    prose = "В Алматинской - 25,2% и Восточно-Казахстанской областях - 27,2%, в Актюбинской - 16%."
+    assert parse_text(prose, on=DAY).turnout_pct["KZ-15"] == 16.0
+
+
+@pytest.mark.parametrize(
+    ("text", "next_at"),
+    [
+        ("The next operational information will be presented at 12:10.", time(12, 10)),
+        ("The voting turnout data will be given at 12:10 p.m., 02:10 p.m., and 04:10 p.m. Astana time.", time(12, 10)),
+        ("Further information on voter turnout is to be available at 12:00 a.m., 02:00 p.m.", time(12, 0)),
+        ("The next operational data will be announced at 04:10 pm.", time(16, 10)),
+        ("Следующая информация будет представлена в 18:10.", time(18, 10)),
+    ],
+)
+def test_the_announced_next_release_in_english_is_not_the_as_of_time(text: str, next_at: time) -> None:
+    parsed = parse_text("As of 10:10 a.m. Akmola region - 10.2%. " + text, on=DAY)
+    assert parsed.next_release is not None and parsed.next_release.timetz().replace(tzinfo=None) == next_at
+    assert parsed.as_of is not None and parsed.as_of.hour == 10 and parsed.as_of.minute == 10
+    assert parse_text("Akmola region - 10.2%. " + text, on=DAY).as_of is None
