@@ -1,16 +1,18 @@
 """Observer counts as state: each station's latest count per hour, and per-region sums of them.
 
-A `StationLedger` lives where a station's counts arrive (partitioned by station); it turns counts
-into per-region statistic *deltas* (so a corrected or later count replaces, never doubles, the
-station's contribution) and compares commission figures with tallies. `RegionSums` lives with the
-election's releases and adds the deltas up. Splitting it this way lets 100,000 stations spread over
-many partitions while each region's estimate is assembled in one place.
+The election's tracker holds one `StationLedger` (every count of an election reaches the worker that
+holds the election, re-keyed by the observer-counts agent: `core.records.StationCounts`). The ledger
+keeps the latest count per (station, hour, source) and turns each change into per-region statistic
+*deltas*, so a corrected count replaces the station's contribution and the same count again — a
+resend, a redelivered batch, a replayed day — changes nothing. The state is a function of the set of
+counts seen, not of how often or in which order they came (a later observation wins, whatever
+arrived last), which is what lets a worker rebuild it after a restart and get the same numbers.
+`RegionSums` adds the deltas up; `StationChecker` compares commission figures with tallies.
 """
 
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +24,7 @@ from detectors.alert_book import AlertBook
 from detectors.config import DetectorConfig
 from detectors.observer_estimates import STATS
 from detectors.rules.observers import ProtocolAboveTally, StationBatch
-from turnout_watch.core.records import Flag, ObserverCount
+from turnout_watch.core.records import Flag, ObserverCount, StationRow
 
 FloatArray = npt.NDArray[np.float64]
 #: A count is compared with the release "as of" the next full hour if observed at most this long before.
@@ -60,57 +62,73 @@ class StationComparison:
 class LedgerUpdate:
     deltas: dict[Bucket, FloatArray] = field(default_factory=dict)
     comparisons: list[StationComparison] = field(default_factory=list)
-    ignored: int = 0  # counts too early for any hour, or older than one already held
+    ignored: int = 0  # counts too early for any hour, or not newer than the one already held
+    regions: set[str] = field(default_factory=set)  # regions whose counts came in (for "last count" series)
 
 
-def _row(count: ObserverCount) -> FloatArray:
-    x, y = float(count.registered), float(count.voted)
-    return np.array([1.0, x, y, x * x, x * y, y * y])
+def _row(row: StationRow) -> tuple[float, ...]:
+    x, y = float(row.registered), float(row.voted)
+    return (1.0, x, y, x * x, x * y, y * y)
 
 
-def _same_figures(old: ObserverCount, new: ObserverCount) -> bool:
-    """The count again (a redelivery or a resend), whatever its report_id or when it arrived."""
-    return (
-        old.region_code == new.region_code
-        and old.observed_at == new.observed_at
-        and old.registered == new.registered
-        and old.voted == new.voted
-    )
+def _order(row: StationRow) -> tuple[float, float, int, int, str]:
+    """Of two counts of a station's hour, the later observation wins; then the later arrival; then, for
+    two different counts with the same times, the figures (an arbitrary but fixed choice, so the winner
+    does not depend on which of the two arrived last: a redelivery or a rebuild would flip it)."""
+    return (row.observed_ts, row.received_ts, row.registered, row.voted, row.region_code)
+
+
+def _same_figures(old: StationRow, new: StationRow) -> bool:
+    return old.region_code == new.region_code and old.registered == new.registered and old.voted == new.voted
 
 
 class StationLedger:
-    """The latest count per (election, station, hour, source)."""
+    """The latest count per (station, hour, source) of one election."""
 
-    def __init__(self) -> None:
-        self.latest: dict[tuple[str, str, float, str], ObserverCount] = {}
+    def __init__(self, election: str) -> None:
+        self.election = election
+        self.latest: dict[tuple[str, float, str], StationRow] = {}
 
-    def add(self, counts: Iterable[ObserverCount]) -> LedgerUpdate:
+    def add(self, rows: Iterable[StationRow | ObserverCount]) -> LedgerUpdate:
+        """Take counts (in any order, any number of times); return what changed."""
         update = LedgerUpdate()
-        deltas: dict[Bucket, FloatArray] = defaultdict(lambda: np.zeros(len(STATS)))
-        touched: set[tuple[str, str, float]] = set()
-        for count in counts:
-            local = count.observed_at.utcoffset()
-            bucket = hour_bucket(count.observed_ts, offset=local.total_seconds() if local else 0.0)
+        sums: dict[Bucket, list[float]] = {}
+        touched: set[tuple[str, float]] = set()
+        election = self.election
+        width = len(STATS)
+        for item in rows:
+            row = item if isinstance(item, StationRow) else StationRow.of(item)
+            bucket = hour_bucket(row.observed_ts, offset=row.offset)
             if bucket is None:
                 update.ignored += 1
                 continue
-            key = (count.election, count.station, bucket, count.source)
+            update.regions.add(row.region_code)
+            key = (row.station, bucket, row.source)
             old = self.latest.get(key)
-            if old is not None and (old.observed_at > count.observed_at or _same_figures(old, count)):
+            if old is not None and (
+                _order(old) > _order(row) or (_order(old) == _order(row) and _same_figures(old, row))
+            ):
                 update.ignored += 1
                 continue
-            self.latest[key] = count
-            touched.add((count.election, count.station, bucket))
-            if count.source != "tally":
+            if old is not None and _same_figures(old, row):  # the same figures again, observed later
+                self.latest[key] = row
+                update.ignored += 1
                 continue
-            region_key = (count.election, count.region_code, bucket)
-            deltas[region_key] += _row(count)
+            self.latest[key] = row
+            touched.add((row.station, bucket))
+            if row.source != "tally":
+                continue
+            delta = sums.setdefault((election, row.region_code, bucket), [0.0] * width)
+            for i, v in enumerate(_row(row)):
+                delta[i] += v
             if old is not None:
-                deltas[region_key] -= _row(old)
-        update.deltas = {k: v for k, v in deltas.items() if v.any()}
-        for election, station, bucket in sorted(touched):
-            tally = self.latest.get((election, station, bucket, "tally"))
-            commission = self.latest.get((election, station, bucket, "commission"))
+                before = sums.setdefault((election, old.region_code, bucket), [0.0] * width)
+                for i, v in enumerate(_row(old)):
+                    before[i] -= v
+        update.deltas = {k: np.array(v) for k, v in sums.items() if any(v)}
+        for station, bucket in sorted(touched):
+            tally = self.latest.get((station, bucket, "tally"))
+            commission = self.latest.get((station, bucket, "commission"))
             if tally and commission:
                 update.comparisons.append(
                     StationComparison(

@@ -27,10 +27,10 @@ from detectors.rules.national import NationalInconsistency
 from detectors.rules.observers import ObservedBatch, OfficialAboveObserved
 from detectors.rules.revisions import ReleaseRevised, TimeReversal
 from detectors.rules.values import FallingTurnout, OutOfRange
-from detectors.station_ledger import Bucket, RegionSums
+from detectors.station_ledger import Bucket, RegionSums, StationChecker, StationLedger
 from detectors.types import Batch, Rule
 from turnout_watch.core.gazetteer import NATIONAL
-from turnout_watch.core.records import Flag, RegionUpdate, Release
+from turnout_watch.core.records import Flag, ObserverCount, RegionUpdate, Release, StationRow
 
 __all__ = [
     "NATIONAL",
@@ -85,6 +85,7 @@ class ProcessResult:
     estimates: list[ObservedEstimate] = field(default_factory=list)
     stale: int = 0  # region figures ignored because a newer (or the same) figure was already seen
     held_back: int = 0  # flags of anomalies already active at the same or a higher severity
+    counted_regions: set[str] = field(default_factory=set)  # regions observer counts came in from
 
     def extend(self, other: ProcessResult) -> None:
         self.flags.extend(other.flags)
@@ -92,6 +93,7 @@ class ProcessResult:
         self.estimates.extend(other.estimates)
         self.stale += other.stale
         self.held_back += other.held_back
+        self.counted_regions |= other.counted_regions
 
 
 class TurnoutTracker:
@@ -107,8 +109,10 @@ class TurnoutTracker:
         names: Mapping[str, str] | None = None,
         config: DetectorConfig | None = None,
         curves: ExpectedCurves | None = None,
+        zone: Any = None,
     ) -> None:
         self.election = election
+        self.zone = zone  # the watch room's zone: station flags' "as_of" (Kazakhstan: Asia/Almaty)
         self.names = dict(names or {})
         self.config = config or DetectorConfig()
         self.curves = curves
@@ -119,6 +123,8 @@ class TurnoutTracker:
         self.latest_as_of: float = float("-inf")
         self.seen: set[tuple[float, int]] = set()  # (as_of, content) of every release processed
         self.observed = RegionSums()
+        self.stations = StationLedger(election)
+        self.checker = StationChecker(self.names, self.config)
         self.official: dict[float, dict[str, float]] = {}  # as_of -> region figures, for observer comparisons
         self.alerts = AlertBook()
         self._tz: Any = None  # the time zone of the releases, for observer flags' "as_of"
@@ -182,6 +188,18 @@ class TurnoutTracker:
         figures = self.official.setdefault(b.now, {})
         figures.update({b.codes[i]: float(b.value[i]) for i in np.flatnonzero(b.fresh | b.revised).tolist()})
         result.extend(self._compare_observed(b.now))
+        return result
+
+    def add_counts(self, counts: Iterable[StationRow | ObserverCount]) -> ProcessResult:
+        """Observer counts of this election: each station's latest per hour replaces its earlier one.
+
+        The regions' sums change by the replaced contributions; the hours that have a release are
+        compared again, and stations with both a tally and a commission figure are checked.
+        """
+        update = self.stations.add(counts)
+        result = self.add_observed(update.deltas)
+        result.flags.extend(self.checker.check(update.comparisons, self.zone or self._tz))
+        result.counted_regions |= update.regions
         return result
 
     def add_observed(self, deltas: Mapping[Bucket, FloatArray]) -> ProcessResult:

@@ -2,34 +2,56 @@
 
 Batches come from `stream.take_events` (one Python call per batch, not per event). Everything a batch
 publishes is awaited until the broker acknowledged it; only then does Faust ack the input events, so a
-crash replays the batch (at-least-once) and the tracker's per-region `as_of` check makes that harmless.
+crash replays the batch (at-least-once). Replaying is harmless because every effect replaces:
+
+* a release is judged once per region by its `as_of` (the tracker), an observer count replaces its
+  station's earlier count of the hour (the tracker's station ledger), so the figures are those of one
+  clean pass;
+* a flag is published once per key (`Flag.key`): the election's figures remember every key published,
+  and a worker taking the election over reads them back from the flags topic (streams/ownership.py).
+
+A record that cannot be used — not JSON, a field of the wrong type, a non-finite number, a region the
+gazetteer does not know — goes to the dead-letter topic with the reason, one at a time; the rest of
+its batch goes on.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
 import faust
-import numpy as np
 from faust.types import TP, EventT
 
 from detectors.history import load_curves
-from detectors.station_ledger import StationChecker, StationLedger
 from detectors.tracker import ProcessResult, RegionUpdate, Release, TurnoutTracker
 from streams.annotations import Annotator
+from streams.broker_reset import ResetWatch, start_over
 from streams.metrics import ElectionFigures, PipelineMetrics
 from streams.ownership import PartitionOwnership
 from turnout_watch.core.errors import RecordError
-from turnout_watch.core.records import D, Encodable, ObserverAggregate, ObserverCount, decode, encode
+from turnout_watch.core.gazetteer import NATIONAL
+from turnout_watch.core.records import (
+    DeadLetter,
+    Encodable,
+    Flag,
+    ObserverCount,
+    StationCounts,
+    StationRow,
+    decode,
+    encode,
+)
 from turnout_watch.core.settings import Settings
 from turnout_watch.core.topics import TopicNames
 
 log = logging.getLogger(__name__)
+#: Most counts in one station-counts record (a record stays well under the broker's 1 MB limit).
+ROWS_PER_RECORD = 2000
 
 
 @dataclass
@@ -70,27 +92,47 @@ class AgentState:
         """
         return await self.app.producer.send(topic, key.encode(), encode(value), None, None, None)
 
-    def tracker(self, election: str) -> TurnoutTracker:
+    def held(self, election: str) -> OwnedElection:
         held = self.elections.get(election)
         if held is None:
             curves = load_curves(self.settings.history_dir, exclude=election)
-            tracker = TurnoutTracker(election, self.names, curves=curves)
+            tracker = TurnoutTracker(election, self.names, curves=curves, zone=_zone(self.settings))
             held = self.elections[election] = OwnedElection(tracker, ElectionFigures(election))
-        return held.tracker
+        return held
 
-    def report(
-        self,
-        election: str,
-        result: ProcessResult,
-        release: Release | None,
-        *,
-        raised: float | None = None,
-        count: bool = True,
-    ) -> None:
-        """Count a record's flags and set the election's figures from its result, all but the updates
-        (`report_updates`, once per batch). `raised`: when its flags were raised (default: now)."""
-        if count:
-            self.metrics.count_flags(result.flags)
+    def tracker(self, election: str) -> TurnoutTracker:
+        return self.held(election).tracker
+
+    async def dead_letter(self, event: EventT[bytes], stream: str, reason: str) -> Awaitable[Any]:
+        """Count, log and publish a record an agent cannot use; the future resolves when it is stored."""
+        message = event.message
+        self.metrics.malformed.labels(stream).inc()
+        log.warning("dead-lettering %s[%s]@%s: %s", message.topic, message.partition, message.offset, reason[:500])
+        letter = DeadLetter.of(message.topic, message.partition, message.offset, message.key, event.value, reason)
+        return await self.send(self.topics.dead_letter, message.topic, letter)
+
+    async def publish_flags(self, election: str, flags: Sequence[Flag], pending: list[Awaitable[Any]]) -> list[Flag]:
+        """Publish the flags not published before (by key); return them.
+
+        The election's figures count them at once (the watch room sees them with the batch); if the
+        broker does not take them, `withdraw` un-counts them and the redelivered batch raises them again.
+        """
+        held = self.elections.get(election)
+        new = list(flags) if held is None else held.figures.admit_flags(flags, time.time())
+        for flag in new:
+            pending.append(await self.send(self.topics.flags, flag.election, flag.to_dict()))
+        return new
+
+    def withdraw(self, flags: Iterable[Flag]) -> None:
+        for flag in flags:
+            held = self.elections.get(flag.election)
+            if held is not None:
+                held.figures.withdraw_flags([flag])
+
+    def report(self, election: str, result: ProcessResult, release: Release | None, *, at: float | None = None) -> None:
+        """Set the election's figures from a record's result, all but its flags (`publish_flags`, or
+        `record_published` in a rebuild) and updates (`report_updates`, once per batch). `at`: when
+        the record reached the pipeline (default: now)."""
         held = self.elections.get(election)
         if held is None:  # dropped while the batch ran: a rebalance gave it to another worker
             return
@@ -98,8 +140,15 @@ class AgentState:
             held.figures.record_polls(
                 release.polls_open, release.polls_close, release.polls_open_by_region, release.polls_close_by_region
             )
-        held.figures.record_flags(result.flags, time.time() if raised is None else raised)
         held.figures.record_estimates(result.estimates)
+        if result.counted_regions:
+            held.figures.record_counts(result.counted_regions, time.time() if at is None else at)
+
+    def record_published(self, flag: Flag, raised: float) -> None:
+        """A flag read back from the flags topic: published before, so counted and never published again."""
+        held = self.elections.get(flag.election)
+        if held is not None:
+            held.figures.admit_flags([flag], raised)
 
     def report_updates(self, updates: Iterable[RegionUpdate]) -> None:
         """A batch's region updates into their elections' figures (only each region's last one shows)."""
@@ -117,37 +166,34 @@ class AgentState:
         return 0 if held is None else sum(1 for _ in held.figures.samples())
 
     def process_record(self, topic: str, value: bytes) -> tuple[str, ProcessResult, Release | None]:
-        """A record of the releases or observer-aggregates topic, as published, through its election's tracker.
+        """A record of the releases or station-counts topic, as published, through its election's tracker.
 
-        Raises RecordError (a ValueError) if the record breaks its contract.
+        Raises RecordError (a ValueError) if the record breaks its contract, before any state changed.
         """
         if topic == self.topics.releases:
             release = decode(Release, value)
+            self._check_election(release.election)
+            unknown = sorted(code for code in release.turnout if code not in self.names and code != NATIONAL)
+            if unknown:
+                raise RecordError(f"release: region codes the gazetteer does not know: {', '.join(unknown[:5])}")
             return release.election, self.tracker(release.election).process(release), release
-        aggregate = decode(ObserverAggregate, value)
-        deltas = {(aggregate.election, aggregate.region_code, aggregate.bucket): np.array(aggregate.stats)}
-        return aggregate.election, self.tracker(aggregate.election).add_observed(deltas), None
+        counts = decode(StationCounts, value)
+        self._check_election(counts.election)
+        unknown = sorted({row.region_code for row in counts.rows if row.region_code not in self.names})
+        if unknown:
+            raise RecordError(f"station counts: region codes the gazetteer does not know: {', '.join(unknown[:5])}")
+        return counts.election, self.tracker(counts.election).add_counts(counts.rows), None
 
+    def check_count(self, count: ObserverCount) -> None:
+        """An observer count the pipeline can place: an election id and a region code the gazetteer knows."""
+        self._check_election(count.election)
+        if count.region_code not in self.names:
+            raise RecordError(f"observer count: region code {count.region_code!r} is not one the gazetteer knows")
 
-def _decode(
-    events: Sequence[EventT[bytes]], stream: str, metrics: PipelineMetrics, kind: type[D]
-) -> list[tuple[EventT[bytes], D]]:
-    """The events' values as `kind` records; those that break the contract are counted and skipped."""
-    decoded = []
-    for event in events:
-        try:
-            decoded.append((event, decode(kind, event.value)))
-        except RecordError as exc:
-            metrics.malformed.labels(stream).inc()
-            log.warning(
-                "skipping malformed %s record at %s[%s]@%s: %s",
-                stream,
-                event.message.topic,
-                event.message.partition,
-                event.message.offset,
-                exc,
-            )
-    return decoded
+    @staticmethod
+    def _check_election(election: str) -> None:
+        if not election or len(election) > 200 or not election.isprintable():
+            raise RecordError(f"election id must be printable text of 1-200 characters, got {election[:60]!r}")
 
 
 def _observe_latency(metrics: PipelineMetrics, stream: str, events: Sequence[EventT[bytes]]) -> None:
@@ -167,68 +213,105 @@ def _batches(stream: faust.StreamT[bytes], settings: Settings) -> AsyncIterator[
 
 def register_agents(state: AgentState) -> None:
     app, settings, metrics, topics = state.app, state.settings, state.metrics, state.topics
-    # Releases and observer aggregates are both keyed by election: one agent, same partitions.
-    election_topics = app.topic(
-        topics.releases, topics.observer_aggregates, key_serializer="raw", value_serializer="raw"
-    )
+    # Releases and station counts are both keyed by election: one agent, same partitions.
+    election_topics = app.topic(topics.releases, topics.station_counts, key_serializer="raw", value_serializer="raw")
     counts_topic = app.topic(topics.observer_counts, key_serializer="raw", value_serializer="raw")
-    ledger, checker = StationLedger(), StationChecker(state.names)
-
     ownership = state.ownership
-
-    async def publish(result: ProcessResult, pending: list[Awaitable[Any]]) -> None:
-        for flag in result.flags:
-            pending.append(await state.send(topics.flags, flag.election, flag.to_dict()))
-        for update in result.updates:
-            pending.append(await state.send(topics.turnout, update.region_code, update.to_dict()))
 
     # mode's SignalHandlerT rejects every handler, even one of exactly its own signature (mode-streaming 0.7)
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(sender: faust.App, assigned: set[TP], **kwargs: Any) -> None:
         await ownership.on_assigned(assigned)
 
+    resets = ResetWatch()
+
+    @app.timer(settings.reset_check_interval)  # type: ignore[untyped-decorator]  # faust's timer is unannotated
+    async def check_broker() -> None:
+        """A broker that came back empty (streams/broker_reset.py): read the new topics from the start."""
+        try:
+            wiped = await resets.find_wiped(app.consumer, state.bootstrap)
+        except Exception as exc:  # the broker is away: the next check will tell
+            log.debug("broker check failed: %s", exc)
+            return
+        if wiped:
+            metrics.broker_resets.inc()
+            await start_over(app.consumer, wiped)
+
     @app.agent(election_topics, name="detect-releases")
     async def detect_releases(stream: faust.StreamT[bytes]) -> None:
         async for events in _batches(stream, settings):
             await ownership.wait_ready()  # a rebalance gave us partitions: their trackers are being rebuilt
             pending: list[Awaitable[Any]] = []
+            published: list[Flag] = []
             updates: list[RegionUpdate] = []
             releases = [e for e in events if e.message.topic == topics.releases]
             for event in events:
+                stream_name = "releases" if event.message.topic == topics.releases else "station_counts"
                 try:
                     election, result, release = state.process_record(event.message.topic, event.value)
-                except (KeyError, TypeError, ValueError) as exc:  # RecordError is a ValueError
-                    metrics.malformed.labels("releases").inc()
-                    log.warning("skipping a record of %s that breaks the contract: %s", event.message.topic, exc)
+                except RecordError as exc:  # a ValueError: the record breaks its contract
+                    pending.append(await state.dead_letter(event, stream_name, str(exc)))
+                    continue
+                except Exception as exc:  # a bug must not lose the batch: this record is set aside, loudly
+                    where = (event.message.topic, event.message.partition, event.message.offset)
+                    log.exception("failed on %s[%s]@%s", *where)
+                    reason = f"internal error: {type(exc).__name__}: {exc}"
+                    pending.append(await state.dead_letter(event, stream_name, reason))
                     continue
                 ownership.note(election, event.message.partition)
-                await publish(result, pending)
                 if not ownership.owns(election):  # revoked while this batch ran: the new owner has it
                     continue
+                published += await state.publish_flags(election, result.flags, pending)
+                for update in result.updates:
+                    pending.append(await state.send(topics.turnout, update.region_code, update.to_dict()))
                 state.report(election, result, release)
                 if release is not None and state.annotator is not None and result.updates:  # not for a redelivery
-                    state.annotator.release(release, result.flags)
+                    state.annotator.release(release, [f for f in result.flags if f in published])
                 updates.extend(result.updates)
             state.report_updates(ownership.owned_only(updates))
-            await asyncio.gather(*pending)  # broker-acknowledged before Faust acks the input batch
+            try:
+                await asyncio.gather(*pending)  # broker-acknowledged before Faust acks the input batch
+            except Exception as exc:  # the broker did not take them within the producer's timeout
+                state.withdraw(published)
+                _give_up(exc)
             _observe_latency(metrics, "releases", releases)
 
     @app.agent(counts_topic, name="observer-counts")
     async def observer_counts(stream: faust.StreamT[bytes]) -> None:
-        """Keep each station's latest counts; send region statistics on, flag protocols above tallies."""
+        """Forward each batch's counts to their elections' partitions (the counts are keyed by station)."""
         async for events in _batches(stream, settings):
-            counts = [count for _event, count in _decode(events, "observer_counts", metrics, ObserverCount)]
-            update = ledger.add(counts)
-            metrics.record_counts({(c.election, c.region_code) for c in counts})
             pending: list[Awaitable[Any]] = []
-            for (election, region, bucket), delta in update.deltas.items():
-                aggregate = ObserverAggregate(election, region, bucket, tuple(delta.tolist()))
-                pending.append(await state.send(topics.observer_aggregates, election, aggregate))
-            station_flags = checker.check(update.comparisons, _zone(settings))
-            await publish(ProcessResult(flags=station_flags), pending)
-            metrics.record_station_flags(station_flags)
-            await asyncio.gather(*pending)
+            rows: dict[str, list[StationRow]] = {}
+            for event in events:
+                try:
+                    count = decode(ObserverCount, event.value)
+                    state.check_count(count)
+                except RecordError as exc:
+                    pending.append(await state.dead_letter(event, "observer_counts", str(exc)))
+                    continue
+                rows.setdefault(count.election, []).append(StationRow.of(count))
+            for election, election_rows in rows.items():
+                for start in range(0, len(election_rows), ROWS_PER_RECORD):
+                    chunk = tuple(election_rows[start : start + ROWS_PER_RECORD])
+                    pending.append(await state.send(topics.station_counts, election, StationCounts(election, chunk)))
+            try:
+                await asyncio.gather(*pending)
+            except Exception as exc:
+                _give_up(exc)
             _observe_latency(metrics, "observer_counts", events)
+
+
+def _give_up(exc: Exception) -> NoReturn:
+    """A batch's output was not stored: end the process rather than let Faust go on past the batch.
+
+    The trackers have already taken the batch, and Faust would not deliver it again to this process
+    (it may even commit past it when an agent fails). A new process rebuilds from the committed offsets
+    and takes the batch again: exactly the numbers of one clean pass. `turnout-watch up` (or systemd,
+    or docker's restart policy) starts it again.
+    """
+    log.critical("the broker did not store a batch's output (%s); exiting so a restart takes the batch again", exc)
+    logging.shutdown()
+    os._exit(75)  # EX_TEMPFAIL
 
 
 def _zone(settings: Settings) -> Any:

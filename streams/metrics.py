@@ -3,14 +3,18 @@
 Two kinds of series:
 
 * **Figures**, read when Prometheus scrapes: each region's turnout, delta, points per hour, jump z,
-  "as of", the observers' estimate, the time of its last flags, and the election's polls. The release
-  agent keeps them per election in an `ElectionFigures` beside the election's tracker; `FiguresCollector`
+  "as of", the observers' estimate, the time of its last flags, how many distinct flags the election
+  has, and the election's polls. The release agent keeps them per election in an `ElectionFigures`
+  beside the election's tracker; `FiguresCollector`
   turns whatever the worker holds at that moment into metric families (as client_python's
   `gc_collector.py` reads `gc.get_stats()` when scraped instead of copying it into gauges). A worker that
   loses an election to a rebalance drops its tracker and figures together, and the series go with them:
   nothing to remove by hand, nothing left behind to show a second line for a region.
-* **Counters** (flags, events, malformed events, annotations) and the latency histogram: ordinary
-  client_python metrics, per worker.
+  Flags are counted here too, from the flags themselves (each once, by its key), not by a per-process
+  counter: the worker that takes an election over reads the flags topic back, so the count survives
+  restarts and rebalances, and a redelivered release adds nothing.
+* **Counters** (events, malformed events, broker resets, annotations) and the latency histogram:
+  ordinary client_python metrics, per worker.
 
 Every family is declared once below (`Family`); the backfill (turnout_watch/services/backfill.py)
 writes the same families with timestamps. Label values stay few and bounded: `region` is an ISO
@@ -20,7 +24,6 @@ closed lists, `stream` names one of our topics.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,9 +34,9 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 from prometheus_client.registry import Collector
 
 from detectors.tracker import ObservedEstimate
-from turnout_watch.core.records import DETECTORS, SEVERITIES, Flag, RegionUpdate
+from turnout_watch.core.records import Flag, RegionUpdate
 
-STREAMS = ("releases", "observer_counts")
+STREAMS = ("releases", "station_counts", "observer_counts")
 ANNOTATION_OUTCOMES = ("posted", "failed", "dropped")
 #: From a few milliseconds (agent on one machine) to minutes (a worker catching up after a restart).
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -117,6 +120,11 @@ REGION_POLLS = Family(
     "When polls open and close in the region, on its own clock (edge: open|close), from the election's releases",
     ("election", "region", "edge"),
 )
+FLAGS = Family(
+    "turnout_watch_election_flags",
+    "Distinct flags published for the election, by detector and severity (each flag once, by its key)",
+    ("election", "detector", "severity"),
+)
 #: The families `FiguresCollector` reads at scrape time, in the order they are exposed.
 FIGURES = (
     TURNOUT,
@@ -133,12 +141,20 @@ FIGURES = (
     LAST_COUNT,
     POLLS,
     REGION_POLLS,
+    FLAGS,
 )
 REGION_INFO = Family("turnout_watch_region_info", "Display name of a region code (always 1)", ("region", "name"))
-FLAGS = Family("turnout_watch_flags", "Flags raised, by detector and severity", ("detector", "severity"))
 EVENTS = Family("turnout_watch_events_processed", "Events the agents processed, by stream", ("stream",))
 MALFORMED = Family(
-    "turnout_watch_events_malformed", "Events the agents could not decode and skipped, by stream", ("stream",)
+    "turnout_watch_events_malformed",
+    "Events the agents could not use: written to the dead-letter topic with the reason, by stream",
+    ("stream",),
+)
+BROKER_RESETS = Family(
+    "turnout_watch_broker_resets",
+    "Times the worker found its partitions behind its committed offsets (a wiped or recreated topic) and "
+    "started them again from the beginning",
+    (),
 )
 LATENCY = Family(
     "turnout_watch_event_latency_seconds",
@@ -156,7 +172,7 @@ Sample = tuple[Family, tuple[str, ...], float]
 
 
 class Figures(Protocol):
-    """What `FiguresCollector` reads: `ElectionFigures` and `StationFigures`."""
+    """What `FiguresCollector` reads: the `ElectionFigures` of the elections a worker holds."""
 
     def samples(self) -> Iterator[Sample]: ...
 
@@ -173,7 +189,9 @@ class ElectionFigures:
     region's latest update; delta and rate from the latest update that had a previous figure (0 until
     the region has one, the series being created with its first figure); jump z from the latest update
     that had one; the observers' estimate of the latest hour (a late count re-estimating an older hour
-    does not replace it); per detector and severity, when the latest flag was raised and its hour.
+    does not replace it); per detector and severity, when the latest flag was raised and its hour,
+    and how many distinct flags were published (`admit_flags`: each key once); per region, when an
+    observer count last came in.
     """
 
     def __init__(self, election: str) -> None:
@@ -183,6 +201,9 @@ class ElectionFigures:
         self.jump_z: dict[str, float] = {}
         self.estimates: dict[str, ObservedEstimate] = {}
         self.flags: dict[tuple[str, str, str], tuple[float, float]] = {}  # (region, detector, severity) -> times
+        self.published: set[str] = set()  # keys of the flags published (core.records.Flag.key)
+        self.flag_counts: dict[tuple[str, str], int] = {}  # (detector, severity) -> distinct flags
+        self.last_count: dict[str, float] = {}  # region -> unix time an observer count last came in
         self.polls: dict[str, float] = {}  # edge (open|close) -> unix time
         self.region_polls: dict[tuple[str, str], float] = {}  # (region, edge) -> unix time
 
@@ -203,9 +224,39 @@ class ElectionFigures:
             if kept is None or estimate.as_of >= kept.as_of:  # ISO times in one zone: text order is time order
                 self.estimates[estimate.region_code] = estimate
 
-    def record_flags(self, flags: Iterable[Flag], raised: float) -> None:
+    def admit_flags(self, flags: Iterable[Flag], raised: float) -> list[Flag]:
+        """The flags not published before (by key), now counted as published; the rest are dropped.
+
+        `raised`: when they reached the flags topic (now for the agent's own, the record's time when
+        read back from the topic).
+        """
+        new = []
         for flag in flags:
-            self.flags[(flag.region_code, flag.detector, flag.severity)] = (raised, _as_of_seconds(flag))
+            key = flag.key
+            if key in self.published:
+                continue
+            self.published.add(key)
+            counted = (flag.detector, flag.severity)
+            self.flag_counts[counted] = self.flag_counts.get(counted, 0) + 1
+            timestamps = (raised, _as_of_seconds(flag))
+            kept = self.flags.get((flag.region_code, flag.detector, flag.severity))
+            if kept is None or kept[0] <= raised:
+                self.flags[(flag.region_code, flag.detector, flag.severity)] = timestamps
+            new.append(flag)
+        return new
+
+    def withdraw_flags(self, flags: Iterable[Flag]) -> None:
+        """Flags whose publication failed: not published after all (the batch is redelivered)."""
+        for flag in flags:
+            if flag.key in self.published:
+                self.published.discard(flag.key)
+                counted = (flag.detector, flag.severity)
+                self.flag_counts[counted] -= 1
+
+    def record_counts(self, regions: Iterable[str], seen: float) -> None:
+        for code in regions:
+            if self.last_count.get(code, 0.0) <= seen:
+                self.last_count[code] = seen
 
     def record_polls(
         self,
@@ -245,33 +296,10 @@ class ElectionFigures:
             yield POLLS, (e, edge), when
         for (code, edge), when in self.region_polls.items():
             yield REGION_POLLS, (e, code, edge), when
-
-
-class StationFigures:
-    """The observer-count agent's figures: per worker, never dropped.
-
-    That agent's input is keyed by station, so one election's counts spread over every worker and
-    these series are each worker's own anyway; a rebalance leaves them alone.
-    """
-
-    def __init__(self) -> None:
-        self.last_count: dict[tuple[str, str], float] = {}  # (election, region) -> unix time
-        self.flags: dict[tuple[str, str, str, str], tuple[float, float]] = {}
-
-    def record_counts(self, regions: Iterable[tuple[str, str]], seen: float) -> None:
-        for key in regions:
-            self.last_count[key] = seen
-
-    def record_flags(self, flags: Iterable[Flag], raised: float) -> None:
-        for flag in flags:
-            self.flags[(flag.election, flag.region_code, flag.detector, flag.severity)] = (raised, _as_of_seconds(flag))
-
-    def samples(self) -> Iterator[Sample]:
-        for labels, (raised, as_of) in self.flags.items():
-            yield LAST_FLAG, labels, raised
-            yield LAST_FLAG_AS_OF, labels, as_of
-        for where, seen in self.last_count.items():
-            yield LAST_COUNT, where, seen
+        for code, seen in self.last_count.items():
+            yield LAST_COUNT, (e, code), seen
+        for (detector, severity), count in self.flag_counts.items():
+            yield FLAGS, (e, detector, severity), float(count)
 
 
 class FiguresCollector(Collector):
@@ -295,17 +323,16 @@ class FiguresCollector(Collector):
 class PipelineMetrics:
     """Everything a worker exports; one instance per registry.
 
-    The figures come from `read_elections_from` (the worker's per-election figures, streams/agents.py)
-    and from `station` (the observer-count agent's); the rest are ordinary metrics set as events go by.
+    The figures come from `read_elections_from` (the worker's per-election figures, streams/agents.py);
+    the rest are ordinary metrics set as events go by.
     """
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
-        self.station = StationFigures()
         self._elections: Callable[[], Iterable[ElectionFigures]] = lambda: ()
-        registry.register(FiguresCollector(lambda: [*self._elections(), self.station]))
+        registry.register(FiguresCollector(lambda: self._elections()))
         self.region_info = Gauge(REGION_INFO.name, REGION_INFO.documentation, REGION_INFO.labels, registry=registry)
-        self.flags = Counter(FLAGS.name, FLAGS.documentation, FLAGS.labels, registry=registry)
+        self.broker_resets = Counter(BROKER_RESETS.name, BROKER_RESETS.documentation, registry=registry)
         self.events = Counter(EVENTS.name, EVENTS.documentation, EVENTS.labels, registry=registry)
         self.malformed = Counter(MALFORMED.name, MALFORMED.documentation, MALFORMED.labels, registry=registry)
         self.latency = Histogram(
@@ -314,9 +341,6 @@ class PipelineMetrics:
         self.annotations = Counter(ANNOTATIONS.name, ANNOTATIONS.documentation, ANNOTATIONS.labels, registry=registry)
         for outcome in ANNOTATION_OUTCOMES:
             self.annotations.labels(outcome)
-        for detector in DETECTORS:
-            for severity in SEVERITIES:
-                self.flags.labels(detector, severity)
         for stream in STREAMS:
             self.events.labels(stream)
             self.malformed.labels(stream)
@@ -329,16 +353,3 @@ class PipelineMetrics:
     def name_regions(self, names: dict[str, str]) -> None:
         for code, name in names.items():
             self.region_info.labels(code, name).set(1)
-
-    def count_flags(self, flags: Iterable[Flag]) -> None:
-        for flag in flags:
-            self.flags.labels(flag.detector, flag.severity).inc()
-
-    def record_counts(self, regions: set[tuple[str, str]], now: float | None = None) -> None:
-        """Observer counts from these (election, region) pairs just reached the pipeline."""
-        self.station.record_counts(regions, time.time() if now is None else now)
-
-    def record_station_flags(self, flags: list[Flag], now: float | None = None) -> None:
-        """The observer-count agent's flags (protocols above tallies): counted, and their times kept."""
-        self.count_flags(flags)
-        self.station.record_flags(flags, time.time() if now is None else now)

@@ -1,6 +1,7 @@
 """Which elections a worker owns, so each election's region series come from exactly one worker.
 
-The releases and observer-aggregates topics are keyed by election: an election lives on one partition
+The releases, station-counts and flags topics are keyed by election (same partition count, same key:
+an election's records of all three sit on partitions of the same number): an election lives on one partition
 and Kafka gives each partition to one worker of the group. When a rebalance moves a partition (a worker
 joined, left or died), two things follow:
 
@@ -8,11 +9,14 @@ joined, left or died), two things follow:
   leave the worker's `/metrics`, or Prometheus would keep scraping its last values beside the new
   owner's and a panel would show two lines for one region;
 * the worker that gained it rebuilds the election's tracker from the partition's history up to the
-  group's committed offset (a day is a few dozen releases) before its agent takes the first new record.
-  Without that, the new owner would start from an empty tracker: no previous figure, so no delta, no
-  rate and none of the detectors that compare with the previous release. The rebuild also sets the
-  figures, so an election whose releases all came before the takeover is still on the dashboard. Its
-  flags are not published again: the previous owner published them before committing.
+  group's committed offset (a day is a few dozen releases and its observer counts) before its agent
+  takes the first new record. Without that, the new owner would start from an empty tracker: no
+  previous figure, so no delta, no rate, no observers' estimate and none of the detectors that compare
+  with the previous release. The rebuild also sets the figures, so an election whose releases all came
+  before the takeover is still on the dashboard. Then it reads the partition's flags *to the end*:
+  every flag published, also by an owner that died after publishing and before committing, so the
+  redelivered batch raises it again and it is not published again (`Flag.key`), and the flag counts
+  are those of the topic, not of one process.
 
 The worker remembers the partition each election's records came from (`note`); Faust's
 `on_partitions_assigned` signal brings the new assignment (Faust rebalances eagerly: every rebalance
@@ -33,8 +37,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from faust.types import TP
 
 from detectors.tracker import ObservedEstimate, ProcessResult
-from turnout_watch.core.records import Flag, RegionUpdate, Release
-from turnout_watch.core.topics import TopicNames
+from turnout_watch.core.errors import RecordError
+from turnout_watch.core.records import Flag, RegionUpdate, Release, decode
+from turnout_watch.core.topics import TopicNames, read_ends
 
 log = logging.getLogger(__name__)
 T = TypeVar("T", RegionUpdate, ObservedEstimate, Flag)
@@ -47,20 +52,16 @@ class Owner(Protocol):
     """What ownership needs of the worker's agents (`streams.agents.AgentState`), and no more."""
 
     def process_record(self, topic: str, value: bytes) -> tuple[str, ProcessResult, Release | None]:
-        """A record of the releases or observer-aggregates topic, as published, through its election's
+        """A record of the releases or station-counts topic, as published, through its election's
         tracker; RecordError (a ValueError) if it breaks the contract."""
         ...
 
-    def report(
-        self,
-        election: str,
-        result: ProcessResult,
-        release: Release | None,
-        *,
-        raised: float | None = None,
-        count: bool = True,
-    ) -> None:
-        """Set the election's figures from a record's result, all but its updates (`report_updates`)."""
+    def report(self, election: str, result: ProcessResult, release: Release | None, *, at: float | None = None) -> None:
+        """Set the election's figures from a record's result, all but its flags and updates."""
+        ...
+
+    def record_published(self, flag: Flag, raised: float) -> None:
+        """A flag read back from the flags topic: counted, and never published again."""
         ...
 
     def report_updates(self, updates: Iterable[RegionUpdate]) -> None:
@@ -136,26 +137,48 @@ class PartitionOwnership:
 
     async def _rebuild_partitions(self, partitions: set[int]) -> None:
         records = await self._history(partitions)
-        if not records:
-            return  # nothing committed yet: the agent will take it all from the start
-        self.restore(records)
-        self.rebuilt_records += len(records)
-        log.info("rebuilt trackers of partitions %s from %d records", sorted(partitions), len(records))
+        if records:
+            self.restore(records)
+            self.rebuilt_records += len(records)
+        flags = await self._flags(partitions)
+        for record in flags:
+            try:
+                flag = decode(Flag, record.value)
+            except RecordError:
+                continue
+            if self.owns(flag.election):
+                self.owner.record_published(flag, record.timestamp / 1000)
+        log.info(
+            "rebuilt trackers of partitions %s from %d records and %d flags",
+            sorted(partitions),
+            len(records),
+            len(flags),
+        )
 
     async def _history(self, partitions: set[int]) -> list[tuple[str, Any]]:
         """(topic, aiokafka ConsumerRecord) of the partitions up to the group's committed offsets."""
-        topics, bootstrap = self.topics, self.bootstrap
-        tps = [TopicPartition(t, p) for p in sorted(partitions) for t in (topics.releases, topics.observer_aggregates)]
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        topics = self.topics
+        tps = [TopicPartition(t, p) for p in sorted(partitions) for t in (topics.releases, topics.station_counts)]
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
         await admin.start()
         try:
             committed = await admin.list_consumer_group_offsets(self.group, partitions=tps)
         finally:
             await admin.close()
         upto = {tp: meta.offset for tp, meta in committed.items() if meta is not None and meta.offset > 0}
+        return await self._read(upto)
+
+    async def _flags(self, partitions: set[int]) -> list[Any]:
+        """Every flag on the partitions now (to the end a consumer can read, not to a committed offset)."""
+        tps = [TopicPartition(self.topics.flags, p) for p in sorted(partitions)]
+        ends = await read_ends(self.bootstrap, tps)
+        return [record for _topic, record in await self._read({tp: end for tp, end in ends.items() if end > 0})]
+
+    async def _read(self, upto: dict[TopicPartition, int]) -> list[tuple[str, Any]]:
+        """(topic, record) of each partition from its start up to (not including) `upto[tp]`."""
         if not upto:
             return []
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
         await consumer.start()
         records: list[tuple[str, Any]] = []
         try:
@@ -174,19 +197,21 @@ class PartitionOwnership:
         return records
 
     def restore(self, records: list[tuple[str, Any]]) -> None:
-        """Run a partition's history through the trackers and set the figures of the elections we own."""
+        """Run a partition's history through the trackers and set the figures of the elections we own.
+
+        Flags the history raises again are not counted here: the flags topic says which were published.
+        """
         # The agent took both topics as they arrived; the records' own timestamps give that order back.
         records.sort(key=lambda item: item[1].timestamp)
         updates: list[RegionUpdate] = []
         for topic, record in records:
             try:
                 election, result, release = self.owner.process_record(topic, record.value)
-            except (KeyError, TypeError, ValueError):
-                continue  # the agent counted it as malformed the first time
+            except Exception:
+                continue
             self.note(election, record.partition)
             if not self.owns(election):
                 continue
-            # a flag's time is when its record reached Kafka; the previous owner counted it
-            self.owner.report(election, result, release, raised=record.timestamp / 1000, count=False)
+            self.owner.report(election, result, release, at=record.timestamp / 1000)
             updates.extend(result.updates)
         self.owner.report_updates(self.owned_only(updates))

@@ -3,8 +3,10 @@ keeps the contract's keys and spelling, and a payload that breaks the contract i
 
 from __future__ import annotations
 
+import base64
 import json
 import re
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +14,17 @@ import pytest
 
 from turnout_watch.core.dayfile import UnplacedCount, parse_event
 from turnout_watch.core.errors import DayFileError, RecordError, TurnoutWatchError
-from turnout_watch.core.records import Flag, ObserverAggregate, ObserverCount, Release, decode, encode
+from turnout_watch.core.records import (
+    STATION_ROW_FIELDS,
+    DeadLetter,
+    Flag,
+    ObserverCount,
+    Release,
+    StationCounts,
+    StationRow,
+    decode,
+    encode,
+)
 
 #: What the intake publishes for an accepted count (shared/spec/day-format.md + region_code, report_id,
 #: accepted_at), in the order it publishes the keys.
@@ -90,39 +102,98 @@ def test_a_payload_that_is_not_a_record(value: Any, message: str) -> None:
     assert isinstance(info.value, TurnoutWatchError) and isinstance(info.value, ValueError)
 
 
-def test_an_observer_aggregate_round_trips_as_the_agent_sent_it() -> None:
-    stats = [2.0, 2000.0, 900.0, 2e6, 9e5, 4.1e5]  # what `delta.tolist()` gave the agent
-    sent = {"election": "e", "region_code": "KZ-61", "bucket": 1668924000.0, "stats": stats}
-    wire = json.dumps(sent).encode()
-    aggregate = decode(ObserverAggregate, wire)
-    assert aggregate == ObserverAggregate("e", "KZ-61", 1668924000.0, tuple(stats))
-    assert encode(aggregate) == wire
+def station_row(**changes: Any) -> StationRow:
+    row = StationRow("75-0002", "KZ-75", "tally", 1668924000.0, 18000.0, 1668924010.5, 3000, 1200)
+    return replace(row, **changes)
+
+
+def test_station_counts_round_trip_as_the_agent_sent_them() -> None:
+    sent = StationCounts("e", (station_row(), station_row(station="75-0003", source="commission", voted=1300)))
+    wire = encode(sent)
+    assert json.loads(wire)["fields"] == list(STATION_ROW_FIELDS)
+    assert decode(StationCounts, wire) == sent
+
+
+def test_a_station_row_is_what_the_count_says() -> None:
+    count = ObserverCount(
+        "e", "75-0002", "Almaty", "KZ-75", datetime.fromisoformat("2022-11-20T11:50:00+05:00"),
+        datetime.fromisoformat("2022-11-20T11:51:00+06:00"), 3000, 1200, "tally",
+    )  # fmt: skip
+    row = StationRow.of(count)
+    assert (row.offset, row.observed_ts) == (18000.0, count.observed_at.timestamp())
+    assert (row.received_ts, row.registered, row.voted, row.source) == (
+        count.received_at.timestamp(),
+        3000,
+        1200,
+        "tally",
+    )
 
 
 @pytest.mark.parametrize(
-    ("payload", "message"),
+    ("rows", "message"),
     [
-        ({"election": "e", "region_code": "KZ-61", "bucket": 1.0}, "missing field 'stats'"),
-        (
-            {"election": "e", "region_code": "KZ-61", "bucket": "noon", "stats": [0] * 6},
-            "'bucket' must be a finite number",
-        ),
-        ({"election": "e", "region_code": "KZ-61", "bucket": 1.0, "stats": {"n": 1}}, "'stats' must be a list"),
-        (
-            {"election": "e", "region_code": "KZ-61", "bucket": 1.0, "stats": [1, "x", 0, 0, 0, 0]},
-            "'stats' must be a finite number",
-        ),
-        ({"region_code": "KZ-61", "bucket": 1.0, "stats": [0] * 6}, "missing field 'election'"),
-        ({"election": "e", "region_code": "KZ-61", "bucket": 1.0, "stats": [6]}, "'stats' must be a list of 6 numbers"),
-        (
-            {"election": "e", "region_code": "KZ-61", "bucket": float("nan"), "stats": [0] * 6},
-            "'bucket' must be a finite",
-        ),
+        ("x", "'rows' must be a list"),
+        ([["75-0002", "KZ-75", "tally", 1.0, 0.0, 1.0, 3000]], "row 0: must be a list of 8 values"),
+        ([{"station": "75-0002"}], "row 0: must be a list of 8 values"),
+        ([["75-0002", "KZ-75", "guess", 1.0, 0.0, 1.0, 3000, 1]], "row 0: source must be"),
+        ([["75-0002", "KZ-75", "tally", "noon", 0.0, 1.0, 3000, 1]], "'observed_ts' must be a finite number"),
+        ([["75-0002", "KZ-75", "tally", 1e308 * 10, 0.0, 1.0, 3000, 1]], "Infinity is not a number"),
+        ([["75-0002", "KZ-75", "tally", 1.0, 0.0, 1.0, 3000.5, 1]], "'registered' must be a whole number"),
+        ([["75-0002", "KZ-75", "tally", 1.0, 0.0, 1.0, 10**400, 1]], "'registered' must be a whole number"),
+        ([["75-0002", 75, "tally", 1.0, 0.0, 1.0, 3000, 1]], "'region_code' must be a string"),
+        ([["75-0002", "KZ-75", "tally", 1.0, 0.0, 1.0, 3000, -1]], "'voted' must be a whole number >= 0"),
     ],
 )
-def test_an_observer_aggregate_that_breaks_the_contract(payload: dict[str, Any], message: str) -> None:
+def test_station_counts_that_break_the_contract(rows: Any, message: str) -> None:
     with pytest.raises(RecordError, match=message):
-        decode(ObserverAggregate, json.dumps(payload))
+        decode(StationCounts, json.dumps({"election": "e", "fields": list(STATION_ROW_FIELDS), "rows": rows}))
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ('{"election": "e", "rows": [["s", "KZ-75", "tally", NaN, 0, 1, 3, 1]]}', "NaN is not a number"),
+        ('{"election": "e", "rows": [["s", "KZ-75", "tally", Infinity, 0, 1, 3, 1]]}', "Infinity is not a number"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ('{"election": "e", "rows": [["s", "KZ-75", "tally", 1, 0, 1, ' + "9" * 5000 + ", 1]]}", "not JSON"),
+        ("[1, 2]", "must be a JSON object, got list"),
+        ("17", "must be a JSON object, got int"),
+        ('"text"', "must be a JSON object, got str"),
+        (b"\xff\xfe{", "not JSON"),
+    ],
+)
+def test_a_value_no_record_may_hold(value: str | bytes, message: str) -> None:
+    """Non-finite constants, nesting past the parser's depth, integers past Python's digit limit."""
+    with pytest.raises(RecordError, match=message):
+        decode(StationCounts, value)
+
+
+def test_a_record_is_never_written_with_a_non_finite_number() -> None:
+    with pytest.raises(ValueError, match="Out of range float"):
+        encode({"value": float("inf")})
+
+
+def test_a_flag_key_names_the_anomaly_not_the_delivery() -> None:
+    flag = Flag(
+        "e", "Turkistan", "KZ-61", "2022-11-20T12:00:00+06:00", "cross_sectional_jump", "critical", 9.0, 1.0, "m"
+    )
+    again = Flag.from_dict(json.loads(encode(flag)))
+    assert again.key == flag.key
+    assert replace(flag, severity="warning").key != flag.key  # an escalation is news
+    assert replace(flag, as_of="2022-11-20T14:00:00+06:00").key != flag.key
+    assert replace(flag, station="61-0001").key != flag.key
+    revised = replace(flag, detector="release_revised", evidence={"revision": 1})
+    assert replace(revised, evidence={"revision": 2}).key != revised.key
+    assert replace(flag, message="other words", value=9.5).key == flag.key  # same anomaly, same hour
+
+
+@pytest.mark.parametrize("value", [b'{"a": 1}', b"\xff\x00binary"])
+def test_a_dead_letter_keeps_the_value_as_it_came(value: bytes) -> None:
+    letter = DeadLetter.of("tw.releases", 2, 41, b"e", value, "release: missing field 'as_of'")
+    back = decode(DeadLetter, encode(letter))
+    assert back == letter
+    raw = back.value.encode() if back.encoding == "utf-8" else base64.b64decode(back.value)
+    assert raw == value
 
 
 def release() -> Release:
@@ -147,8 +218,10 @@ def test_releases_and_flags_round_trip_through_the_codec() -> None:
         (Release, {**release().to_dict(), "as_of": "noon"}, "release: field 'as_of' is not an ISO 8601 time"),
         (Release, {**release().to_dict(), "as_of": "2022-11-20T12:00:00"}, "release: field 'as_of' needs a UTC offset"),
         (Release, {**release().to_dict(), "turnout": [40.5]}, "release: field 'turnout' must be an object"),
-        (Release, {**release().to_dict(), "turnout": {"KZ": float("nan")}}, "'turnout KZ' must be a finite number"),
-        (Release, {**release().to_dict(), "turnout": {"KZ": float("inf")}}, "'turnout KZ' must be a finite number"),
+        (Release, {**release().to_dict(), "turnout": {"KZ": float("nan")}}, "NaN is not a number a record may hold"),
+        (Release, {**release().to_dict(), "turnout": {"KZ": float("inf")}}, "Infinity is not a number a record may"),
+        (Release, {**release().to_dict(), "turnout": {"KZ": 10**300}}, "'turnout KZ' must be a finite number"),
+        (Release, {**release().to_dict(), "revision": 2**60}, "'revision' must be a whole number"),
         (Release, {**release().to_dict(), "election": 7}, "release: field 'election' must be a string"),
         (Release, {**release().to_dict(), "revision": -1}, "'revision' must be a whole number"),
         (Flag, {"election": "e"}, "Flag record breaks its contract: missing field 'region'"),

@@ -75,7 +75,7 @@ def test_hour_buckets() -> None:
 
 
 def test_ledger_replaces_a_station_count_never_doubles_it() -> None:
-    ledger, sums = StationLedger(), RegionSums()
+    ledger, sums = StationLedger("e"), RegionSums()
     sums.apply(ledger.add([count("s1", 10, 400), count("s2", 5, 500)]).deltas)
     assert sums.at("e", NOON, ["KZ-61"])[0][:3].tolist() == [2.0, 2000.0, 900.0]
     update = ledger.add([count("s1", 2, 420), count("s1", 10, 400), count("s2", 20, 480)])
@@ -85,7 +85,7 @@ def test_ledger_replaces_a_station_count_never_doubles_it() -> None:
 
 
 def test_station_checker_flags_once_and_names_the_station() -> None:
-    ledger, checker = StationLedger(), StationChecker({"KZ-61": "Turkistan Region"})
+    ledger, checker = StationLedger("e"), StationChecker({"KZ-61": "Turkistan Region"})
     update = ledger.add([count("s1", 5, 500), count("s1", 5, 560, "commission")])
     [flag] = checker.check(update.comparisons, TZ)
     assert (flag.station, flag.detector, flag.severity, flag.value, flag.expected) == (
@@ -101,19 +101,36 @@ def test_station_checker_flags_once_and_names_the_station() -> None:
 
 
 def test_tracker_compares_official_with_observed_whichever_arrives_first() -> None:
-    ledger = StationLedger()
     counts = [count(f"s{i}", 5, 500 + (i % 5) * 10) for i in range(20)]
     release = Release("e", datetime.fromtimestamp(NOON, TZ), datetime.fromtimestamp(NOON + 300, TZ), {"KZ-61": 60.0})
     first = TurnoutTracker("e")
     first.process(release)
-    flags = first.add_observed(ledger.add(counts).deltas).flags
+    counted = first.add_counts(counts)
+    flags = counted.flags
+    assert counted.counted_regions == {"KZ-61"}
+    [estimate] = counted.estimates
+    assert (estimate.region_code, estimate.official, estimate.stations) == ("KZ-61", 60.0, 20)
     second = TurnoutTracker("e")
-    second.add_observed(StationLedger().add(counts).deltas)
+    early = second.add_counts(counts)
+    assert (early.flags, early.estimates, early.counted_regions) == ([], [], {"KZ-61"})  # no release to compare
     assert [(f.region_code, f.detector, f.severity) for f in flags] == [
         ("KZ-61", "official_above_observed", "critical")
     ]
-    assert [f.to_dict() for f in second.process(release).flags] == [f.to_dict() for f in flags]
+    judged = second.process(release)
+    assert [f.to_dict() for f in judged.flags] == [f.to_dict() for f in flags]
+    assert judged.estimates == [estimate]
     assert flags[0].expected == pytest.approx(52.0)
+    # the counts again (a redelivered batch): nothing new, not a second set of stations
+    again = first.add_counts(counts)
+    assert (again.flags, again.estimates) == ([], [])
+
+
+def test_tracker_checks_protocols_against_tallies_in_its_zone() -> None:
+    """Station flags' "as of" is stated in the tracker's zone (the watch room's), once per anomaly."""
+    tracker = TurnoutTracker("e", {"KZ-61": "Turkistan Region"}, zone=timezone(timedelta(hours=5)))
+    [flag] = tracker.add_counts([count("s1", 5, 500), count("s1", 5, 560, "commission")]).flags
+    assert (flag.station, flag.detector, flag.as_of) == ("s1", "protocol_above_tally", "2022-11-20T11:00:00+05:00")
+    assert tracker.add_counts([count("s1", 1, 560, "commission")]).flags == []  # persists: not re-alerted
 
 
 def test_hour_buckets_are_the_station_s_own_full_hours_as_absolute_time() -> None:

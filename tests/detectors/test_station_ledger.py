@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from detectors.station_ledger import RegionSums, StationChecker, StationComparison, StationLedger, hour_bucket
-from turnout_watch.core.records import ObserverCount, Source
+from turnout_watch.core.records import ObserverCount, Source, StationRow
 
 TZ = timezone(timedelta(hours=6))
 NOON = datetime(2022, 11, 20, 12, tzinfo=TZ)
@@ -49,7 +49,7 @@ def test_hour_bucket_is_the_next_full_hour_within_half_an_hour() -> None:
 
 
 def test_the_first_count_adds_its_row_and_a_later_one_replaces_it() -> None:
-    ledger = StationLedger()
+    ledger = StationLedger("e")
     first = ledger.add([count("S1", 400, minutes_before_noon=20)])
     assert list(first.deltas) == [("e", "KZ-10", BUCKET)]
     assert first.deltas[("e", "KZ-10", BUCKET)].tolist() == row(1000, 400)
@@ -60,12 +60,12 @@ def test_the_first_count_adds_its_row_and_a_later_one_replaces_it() -> None:
     sums.apply(first.deltas)
     sums.apply(later.deltas)
     assert sums.at("e", BUCKET, ["KZ-10"]).tolist() == [row(1000, 450)]
-    assert ledger.latest[("e", "S1", BUCKET, "tally")].voted == 450
+    assert ledger.latest[("S1", BUCKET, "tally")].voted == 450
 
 
 def test_a_correction_replaces_rather_than_adds() -> None:
     """The observer sends the same instant again with another figure (a typo fixed): it replaces."""
-    ledger, sums = StationLedger(), RegionSums()
+    ledger, sums = StationLedger("e"), RegionSums()
     sums.apply(ledger.add([count("S1", 540)]).deltas)
     fixed = ledger.add([count("S1", 450, report="r2", received_after=3)])
     assert fixed.ignored == 0
@@ -75,7 +75,7 @@ def test_a_correction_replaces_rather_than_adds() -> None:
 
 
 def test_a_resend_of_the_same_figures_and_an_older_count_are_ignored() -> None:
-    ledger = StationLedger()
+    ledger = StationLedger("e")
     ledger.add([count("S1", 450, minutes_before_noon=5)])
     # the same figures under another report id, received later (a retry, a redelivery): no delta
     again = ledger.add([count("S1", 450, minutes_before_noon=5, report="r9", received_after=20)])
@@ -83,15 +83,15 @@ def test_a_resend_of_the_same_figures_and_an_older_count_are_ignored() -> None:
     # a count taken before the one held (it arrived late) does not replace it
     older = ledger.add([count("S1", 400, minutes_before_noon=15, report="r3")])
     assert (older.deltas, older.ignored) == ({}, 1)
-    assert ledger.latest[("e", "S1", BUCKET, "tally")].voted == 450
+    assert ledger.latest[("S1", BUCKET, "tally")].voted == 450
     # too early for any hour (11:25: 35 minutes of voting to go)
     early = ledger.add([count("S2", 300, minutes_before_noon=35)])
     assert (early.deltas, early.ignored) == ({}, 1)
-    assert ("e", "S2", BUCKET, "tally") not in ledger.latest
+    assert ("S2", BUCKET, "tally") not in ledger.latest
 
 
 def test_per_region_sums_of_several_stations() -> None:
-    ledger, sums = StationLedger(), RegionSums()
+    ledger, sums = StationLedger("e"), RegionSums()
     update = ledger.add(
         [
             count("S1", 400),
@@ -112,12 +112,67 @@ def test_per_region_sums_of_several_stations() -> None:
 
 
 def test_commission_figures_add_nothing_to_the_sums_but_are_compared_with_the_tally() -> None:
-    ledger = StationLedger()
+    ledger = StationLedger("e")
     protocol = ledger.add([count("S1", 520, source="commission")])
     assert (protocol.deltas, protocol.comparisons) == ({}, [])  # no tally for that hour yet
     tally = ledger.add([count("S1", 450, report="r2")])
     assert list(tally.deltas) == [("e", "KZ-10", BUCKET)]
     assert tally.comparisons == [StationComparison("e", "S1", "KZ-10", BUCKET, 1000, 450, 520)]
+
+
+def test_a_station_row_counts_as_the_observer_count_it_came_from() -> None:
+    """The station-counts topic carries rows, a day file counts: both give the ledger the same."""
+    counts = [
+        count("S1", 400),
+        count("S2", 300, minutes_before_noon=-50, region="KZ-11"),
+        count("S1", 520, source="commission"),
+    ]
+    from_counts = StationLedger("e").add(counts)
+    from_rows = StationLedger("e").add([StationRow.of(c) for c in counts])
+    assert {k: v.tolist() for k, v in from_rows.deltas.items()} == {
+        k: v.tolist() for k, v in from_counts.deltas.items()
+    }
+    assert (
+        from_rows.comparisons
+        == from_counts.comparisons
+        == [StationComparison("e", "S1", "KZ-10", BUCKET, 1000, 400, 520)]
+    )
+    assert from_rows.regions == from_counts.regions == {"KZ-10", "KZ-11"}
+
+
+def test_the_regions_counts_came_from_but_not_those_too_early_for_any_hour() -> None:
+    ledger = StationLedger("e")
+    assert ledger.add([count("S1", 400), count("S2", 300, minutes_before_noon=35, region="KZ-11")]).regions == {"KZ-10"}
+    assert ledger.add([count("S1", 400)]).regions == {"KZ-10"}  # a resend still says the region reported
+
+
+def test_a_station_whose_region_code_changes_moves_its_contribution() -> None:
+    """A later count places the station in another region (the first was resolved wrongly): the first
+    region loses it, the second gains it; the station is counted once."""
+    ledger, sums = StationLedger("e"), RegionSums()
+    sums.apply(ledger.add([count("S1", 400, minutes_before_noon=20)]).deltas)
+    moved = ledger.add([count("S1", 400, minutes_before_noon=5, region="KZ-11")])
+    assert {k: v.tolist() for k, v in moved.deltas.items()} == {
+        ("e", "KZ-10", BUCKET): [-x for x in row(1000, 400)],
+        ("e", "KZ-11", BUCKET): row(1000, 400),
+    }
+    sums.apply(moved.deltas)
+    assert sums.at("e", BUCKET, ["KZ-10", "KZ-11"]).tolist() == [[0.0] * 6, row(1000, 400)]
+
+
+def test_two_counts_with_the_same_times_keep_the_same_one_whichever_came_last() -> None:
+    """Two different counts of a station's hour, observed and received at the same instants: which one
+    the ledger keeps must not depend on their order, or a redelivery would flip it (and the sums)."""
+    a, b = count("S1", 400), count("S1", 410, report="r2")
+    assert (a.observed_at, a.received_at) == (b.observed_at, b.received_at)
+    kept = []
+    for order in ([a, b], [b, a], [a, b, a], [b, a, b]):
+        ledger = StationLedger("e")
+        for c in order:  # one at a time, as separate batches
+            ledger.add([c])
+        kept.append(ledger.latest[("S1", BUCKET, "tally")].voted)
+        assert ledger.add([a, b]).deltas == {} and ledger.add([b]).deltas == {}  # redelivered: nothing moves
+    assert len(set(kept)) == 1
 
 
 def test_a_protocol_above_the_tally_is_flagged_once_until_it_resolves() -> None:

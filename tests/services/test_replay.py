@@ -92,8 +92,8 @@ def test_metrics_served_with_per_region_values(replayed: dict[str, Any]) -> None
     assert len(regions) == 21  # 20 regions and cities + the national figure
     flags = {
         (s.labels["detector"], s.labels["severity"]): s.value
-        for s in families["turnout_watch_flags"].samples
-        if s.name.endswith("_total")
+        for s in families["turnout_watch_election_flags"].samples
+        if s.labels["election"] == "kz-2022-11-20-presidential"
     }
     assert flags[("falling_turnout", "warning")] == 2
     assert flags[("cross_sectional_jump", "critical")] == 1
@@ -181,8 +181,8 @@ def test_observer_counts_flow_to_estimates_and_flags(broker: EmbeddedBroker, tmp
     scraped: dict[str, str] = {}
 
     async def scrape(pipeline: LocalPipeline, outcome: ReplayOutcome) -> None:
-        # the replay waited for the second hop too (counts -> aggregates -> comparisons), not only its inputs
-        assert pipeline.topics is not None and await pipeline.consumer_lag([pipeline.topics.observer_aggregates]) == 0
+        # the replay waited for the second hop too (counts -> station counts -> comparisons), not only its inputs
+        assert pipeline.topics is not None and await pipeline.consumer_lag([pipeline.topics.station_counts]) == 0
         async with aiohttp.ClientSession() as session, session.get(pipeline.worker_processes[0].metrics_url) as r:
             scraped["text"] = await r.text()
 

@@ -111,28 +111,64 @@ def test_the_latest_hour_s_estimate_wins(metrics: PipelineMetrics) -> None:
     assert region(metrics, "turnout_watch_region_observed_turnout_percent") == 62.0
 
 
-def test_flags_are_counted_and_their_times_kept(metrics: PipelineMetrics) -> None:
+def test_each_flag_is_counted_once_by_its_key_and_its_times_kept(metrics: PipelineMetrics) -> None:
     figures = ElectionFigures("a")
     metrics.read_elections_from(lambda: [figures])
-    raised = [flag("a", "cross_sectional_jump")]
-    metrics.count_flags(raised)
-    figures.record_flags(raised, raised=1000.0)
-    figures.record_flags([flag("a", "cross_sectional_jump", "2022-11-20T14:00:00+06:00")], raised=2000.0)
-    metrics.record_station_flags([flag("a", "protocol_above_tally")], now=1500.0)
-    assert value(metrics, "turnout_watch_flags_total", **JUMP) == 1
-    assert value(metrics, "turnout_watch_flags_total", **STATION) == 1
-    assert value(metrics, "turnout_watch_flags_total", detector="falling_turnout", severity="info") == 0
+    jump = flag("a", "cross_sectional_jump")
+    assert figures.admit_flags([jump, jump], raised=1000.0) == [jump]  # twice in a batch: once
+    assert figures.admit_flags([jump], raised=1100.0) == []  # redelivered, or read back from the topic
+    later = flag("a", "cross_sectional_jump", "2022-11-20T14:00:00+06:00")
+    assert figures.admit_flags([later], raised=2000.0) == [later]  # another hour: another flag
+    station = Flag(
+        "a", "Turkistan Region", "KZ-61", NOON, "protocol_above_tally", "critical", 1.0, None, "m", station="61-0001"
+    )
+    other_station = Flag(
+        "a", "Turkistan Region", "KZ-61", NOON, "protocol_above_tally", "critical", 1.0, None, "m", station="61-0002"
+    )
+    assert figures.admit_flags([station, other_station], raised=1500.0) == [station, other_station]
+    assert value(metrics, "turnout_watch_election_flags", election="a", **JUMP) == 2
+    assert value(metrics, "turnout_watch_election_flags", election="a", **STATION) == 2
+    assert (
+        value(metrics, "turnout_watch_election_flags", election="a", detector="falling_turnout", severity="info")
+        is None
+    )
     assert region(metrics, "turnout_watch_region_last_flag_timestamp_seconds", **JUMP) == 2000.0
     assert region(metrics, "turnout_watch_region_last_flag_as_of_timestamp_seconds", **JUMP) == TWO_PM_TS
     assert region(metrics, "turnout_watch_region_last_flag_timestamp_seconds", **STATION) == 1500.0
     assert region(metrics, "turnout_watch_region_last_flag_as_of_timestamp_seconds", **STATION) == NOON_TS
 
 
+def test_a_flag_read_back_late_does_not_move_the_last_flag_time_back(metrics: PipelineMetrics) -> None:
+    """A rebuild reads flags in the topic's order; the latest raised time per series stays."""
+    figures = ElectionFigures("a")
+    metrics.read_elections_from(lambda: [figures])
+    figures.admit_flags([flag("a", "cross_sectional_jump", "2022-11-20T14:00:00+06:00")], raised=2000.0)
+    figures.admit_flags([flag("a", "cross_sectional_jump")], raised=1000.0)
+    assert region(metrics, "turnout_watch_region_last_flag_timestamp_seconds", **JUMP) == 2000.0
+    assert region(metrics, "turnout_watch_region_last_flag_as_of_timestamp_seconds", **JUMP) == TWO_PM_TS
+    assert value(metrics, "turnout_watch_election_flags", election="a", **JUMP) == 2
+
+
+def test_withdrawn_flags_are_uncounted_and_can_be_admitted_again(metrics: PipelineMetrics) -> None:
+    """The broker did not take a batch's flags: they are not published, and the redelivery publishes them."""
+    figures = ElectionFigures("a")
+    metrics.read_elections_from(lambda: [figures])
+    jump, later = flag("a", "cross_sectional_jump"), flag("a", "cross_sectional_jump", "2022-11-20T14:00:00+06:00")
+    figures.admit_flags([jump, later], raised=1000.0)
+    figures.withdraw_flags([later, later])  # withdrawn twice: uncounted once
+    assert value(metrics, "turnout_watch_election_flags", election="a", **JUMP) == 1
+    figures.withdraw_flags([flag("a", "falling_turnout")])  # never admitted: nothing to take back
+    assert value(metrics, "turnout_watch_election_flags", election="a", **JUMP) == 1
+    assert figures.admit_flags([jump, later], raised=1200.0) == [later]
+    assert value(metrics, "turnout_watch_election_flags", election="a", **JUMP) == 2
+
+
 def test_polls_counts_and_region_names(metrics: PipelineMetrics) -> None:
     figures = ElectionFigures("a")
     metrics.read_elections_from(lambda: [figures])
     figures.record_polls(None, CLOSE)
-    metrics.record_counts({("a", "KZ-61")}, now=1234.0)
+    figures.record_counts({"KZ-61"}, 1234.0)
+    figures.record_counts({"KZ-61"}, 1000.0)  # an older batch read back late: the latest time stays
     metrics.name_regions({"KZ-61": "Turkistan Region"})
     polls = "turnout_watch_election_polls_timestamp_seconds"
     assert value(metrics, polls, election="a", edge="close") == CLOSE.timestamp()
@@ -156,46 +192,61 @@ def test_each_region_s_own_polling_window(metrics: PipelineMetrics) -> None:
 def test_every_family_is_exposed_once_with_its_type_even_when_empty(metrics: PipelineMetrics) -> None:
     families = {f.name: f.type for f in text_string_to_metric_families(generate_latest(metrics.registry).decode())}
     assert {f.name: families.get(f.name) for f in FIGURES} == {f.name: "gauge" for f in FIGURES}
-    assert families["turnout_watch_flags"] == "counter"
+    assert "turnout_watch_flags" not in families  # the per-process flag counter is gone: flags are figures
+    assert families["turnout_watch_broker_resets"] == "counter"
+    assert families["turnout_watch_events_malformed"] == "counter"
     assert families["turnout_watch_event_latency_seconds"] == "histogram"
+    assert value(metrics, "turnout_watch_broker_resets_total") == 0
+    assert value(metrics, "turnout_watch_events_malformed_total", stream="observer_counts") == 0
     with pytest.raises(ValueError, match="Duplicated timeseries"):  # the collector's names are registered
         Gauge("turnout_watch_region_turnout_percent", "a second one", registry=metrics.registry)
 
 
 def test_forgetting_an_election_drops_its_series_only(state: AgentState, metrics: PipelineMetrics) -> None:
-    """What a worker drops when a rebalance moves an election away: every series of the release agent for
-    that election; not other elections, not the station-keyed observer-count series (per worker anyway)."""
+    """What a worker drops when a rebalance moves an election away: every series of the election, its
+    flag counts and observer-count times included (the new owner reads them back); not other elections'."""
     for election in ("a", "b"):
         state.tracker(election)  # the agent's first record of the election
-        state.report(election, ProcessResult(flags=[flag(election, "cross_sectional_jump")]), None, raised=1000.0)
+        state.record_published(flag(election, "cross_sectional_jump"), 1000.0)
+        state.report(election, ProcessResult(counted_regions={"KZ-61"}), None, at=900.0)
         state.report_updates([update(election, "KZ-61", 64.2, 37.2, NOON_TS)])
         state.elections[election].figures.record_polls(None, CLOSE)
-        metrics.record_station_flags([flag(election, "protocol_above_tally")], now=1000.0)
-        metrics.record_counts({(election, "KZ-61")}, now=1000.0)
-    assert value(metrics, "turnout_watch_flags_total", **JUMP) == 2
-    assert state.forget("a") == 7  # turnout, as of, delta, rate, polls, last flag (2 families)
+    assert value(metrics, "turnout_watch_election_flags", election="a", **JUMP) == 1
+    assert region(metrics, "turnout_watch_region_last_observer_count_timestamp_seconds") == 900.0
+    # turnout, as of, delta, rate, polls, last flag (2 families), flag count, last observer count
+    assert state.forget("a") == 9
     assert "a" not in state.elections and "b" in state.elections  # the tracker went with the series
     assert region(metrics, "turnout_watch_region_turnout_percent") is None
     assert region(metrics, "turnout_watch_region_delta_points") is None
     assert region(metrics, "turnout_watch_region_last_flag_timestamp_seconds", **JUMP) is None
+    assert region(metrics, "turnout_watch_region_last_observer_count_timestamp_seconds") is None
     assert value(metrics, "turnout_watch_election_polls_timestamp_seconds", election="a", edge="close") is None
-    assert region(metrics, "turnout_watch_region_last_flag_timestamp_seconds", **STATION) == 1000.0
-    assert region(metrics, "turnout_watch_region_last_observer_count_timestamp_seconds") == 1000.0
+    assert value(metrics, "turnout_watch_election_flags", election="a", **JUMP) is None
     assert region(metrics, "turnout_watch_region_turnout_percent", election="b") == 64.2
     assert region(metrics, "turnout_watch_region_last_flag_timestamp_seconds", election="b", **JUMP) == 1000.0
-    assert value(metrics, "turnout_watch_flags_total", **JUMP) == 2  # counters are the worker's: kept
+    assert value(metrics, "turnout_watch_election_flags", election="b", **JUMP) == 1
     assert state.forget("a") == 0
     # a record of it after the drop (a batch under way) sets nothing; a new tracker brings its series back
     state.report_updates([update("a", "KZ-61", 70.0, 5.8, TWO_PM_TS)])
+    state.report("a", ProcessResult(counted_regions={"KZ-61"}), None, at=950.0)
+    state.record_published(flag("a", "cross_sectional_jump"), 1000.0)
     assert region(metrics, "turnout_watch_region_turnout_percent") is None
+    assert "a" not in state.elections
     state.tracker("a")
     state.report_updates([update("a", "KZ-61", 70.0, 5.8, TWO_PM_TS)])
     assert region(metrics, "turnout_watch_region_turnout_percent") == 70.0
 
 
-def test_a_rebuild_sets_figures_without_counting_flags(state: AgentState, metrics: PipelineMetrics) -> None:
-    """A worker rebuilding an election it took over: the previous owner counted those flags."""
+def test_a_report_sets_figures_but_never_counts_flags(state: AgentState, metrics: PipelineMetrics) -> None:
+    """Flags are counted when published (or read back from the flags topic), not when a result is reported:
+    a rebuild that raises a flag again does not count it a second time."""
     state.tracker("a")
-    state.report("a", ProcessResult(flags=[flag("a", "cross_sectional_jump")]), None, raised=NOON_TS + 30, count=False)
-    assert value(metrics, "turnout_watch_flags_total", **JUMP) == 0
+    jump = flag("a", "cross_sectional_jump")
+    state.report("a", ProcessResult(flags=[jump], estimates=[estimate(NOON, 55.0)]), None, at=NOON_TS)
+    assert value(metrics, "turnout_watch_election_flags", election="a", **JUMP) is None
+    assert region(metrics, "turnout_watch_region_last_flag_timestamp_seconds", **JUMP) is None
+    assert region(metrics, "turnout_watch_region_observed_turnout_percent") == 55.0
+    state.record_published(jump, NOON_TS + 30)
+    state.record_published(jump, NOON_TS + 60)  # the same flag twice on the topic: counted once
+    assert value(metrics, "turnout_watch_election_flags", election="a", **JUMP) == 1
     assert region(metrics, "turnout_watch_region_last_flag_timestamp_seconds", **JUMP) == NOON_TS + 30

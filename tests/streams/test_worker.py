@@ -27,7 +27,7 @@ def test_build_worker_wires_both_agents_and_the_metrics_server(tmp_path: Path) -
     assert sorted(app.agents) == ["detect-releases", "observer-counts"]
     assert set(app.agents["detect-releases"].channel.topics) == {
         "t1.releases",
-        "t1.observer-aggregates",
+        "t1.station-counts",
     }
     assert set(app.agents["observer-counts"].channel.topics) == {"t1.observer-counts"}
     [server] = worker.services  # no Grafana configured: no annotator
@@ -37,8 +37,8 @@ def test_build_worker_wires_both_agents_and_the_metrics_server(tmp_path: Path) -
     registry = server.registry
     assert registry.get_sample_value("turnout_watch_region_info", {"region": "KZ-61", "name": "Turkistan Region"}) == 1
     assert registry.get_sample_value("turnout_watch_region_info", {"region": "KZ", "name": "Kazakhstan"}) == 1
-    flags = {"detector": "falling_turnout", "severity": "warning"}
-    assert registry.get_sample_value("turnout_watch_flags_total", flags) == 0
+    assert registry.get_sample_value("turnout_watch_broker_resets_total") == 0
+    assert registry.get_sample_value("turnout_watch_events_malformed_total", {"stream": "releases"}) == 0
 
 
 def test_a_grafana_url_adds_the_annotator_service(tmp_path: Path) -> None:

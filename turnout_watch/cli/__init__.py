@@ -1,7 +1,7 @@
 """`turnout-watch`: one command for every job. Run `turnout-watch COMMAND --help` for each.
 
 The root group lives here; each command group lives in its own module and calls a service below it:
-`day` (replay, detect, evaluate, import-csv, parse, regions), `pipeline` (worker, broker), `cec` (scrape,
+`day` (replay, detect, evaluate, import-csv, parse, regions), `pipeline` (worker, broker, restore), `cec` (scrape,
 cec-sim), `observers` (stations, tokens, observers, observers-sim), `dashboards`. Option types and the
 settings every command reads are in `params`.
 """
@@ -53,6 +53,7 @@ for command in (
     dashboards.dashboards,
     pipeline.worker,
     pipeline.broker,
+    pipeline.restore,
     day.regions,
     day.import_csv,
     day.parse,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from pathlib import Path
 
 import click
 
@@ -56,3 +57,39 @@ def broker(ctx: click.Context, port: int) -> None:
         pass
     finally:
         running.stop()
+
+
+@click.command()
+@click.argument("days", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--observers-db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The observer intake's database: every count it accepted is published again.",
+)
+@click.pass_context
+def restore(ctx: click.Context, days: tuple[Path, ...], observers_db: Path | None) -> None:
+    """Publish a day again onto a broker that lost it: DAYS (scraper archives or day files) and the
+    intake's accepted counts, in the order the watch room learned of them.
+
+    Safe to run on a broker that still has the day: every effect is keyed, so workers ignore what they
+    already hold and publish no flag twice. Needs --broker / KAFKA_BOOTSTRAP_SERVERS.
+
+        turnout-watch --broker 127.0.0.1:9092 restore run/archive/kz-2024-... --observers-db run/observers.sqlite3
+    """
+    from turnout_watch.services.restore import restore as run_restore
+
+    settings = settings_for(ctx)
+    if not settings.broker:
+        raise click.UsageError("restore needs the broker to publish to: --broker HOST:PORT or KAFKA_BOOTSTRAP_SERVERS")
+    if not days and observers_db is None:
+        raise click.UsageError("nothing to restore: give scraper archives or day files, and/or --observers-db")
+
+    def progress(done: int, total: int) -> None:
+        click.echo(f"\r{done}/{total} events published", nl=done == total, err=True)
+
+    stats = asyncio.run(
+        run_restore(settings, settings.broker, days=days, observers_db=observers_db, on_progress=progress)
+    )
+    for problem in stats.problems:
+        click.echo(f"problem: {problem}", err=True)
+    click.echo(f"restored {stats.releases} releases and {stats.observer_counts} observer counts to {settings.broker}")

@@ -5,7 +5,8 @@
 | `Release`           | releases            | the edge (`core.normalize`)                       |
 | `RegionUpdate`      | turnout             | the tracker                                       |
 | `ObserverCount`     | observer-counts     | the intake's validation, the day-file reader      |
-| `ObserverAggregate` | observer-aggregates | the observer-counts agent (from the station ledger) |
+| `StationCounts`     | station-counts      | the observer-counts agent (counts re-keyed by election) |
+| `DeadLetter`        | dead-letter         | any agent, for a record it could not use          |
 | `Flag`              | flags               | the detectors (also a line of the flags file)     |
 
 Every record has `to_dict` (the payload, keys in the contract's order); those read back from a topic
@@ -197,6 +198,17 @@ class Flag:
     evidence: dict[str, Any] = field(default_factory=dict)
     station: str | None = None  # station-level flags name their polling station
 
+    @property
+    def key(self) -> str:
+        """The flag's identity: election, detector, region (and station), the hour it is about, its
+        severity and, for a revision, the revision number. The same anomaly raised again — a
+        redelivered release, a replayed day — has the same key, and is published only once."""
+        parts = [self.election, self.detector, self.region_code, self.station or "", self.as_of, self.severity]
+        revision = self.evidence.get("revision")
+        if revision is not None:
+            parts.append(f"r{revision}")
+        return "|".join(parts)
+
     def to_dict(self) -> dict[str, Any]:
         """The flags-file line (shared/spec/day-format.md), keys in the spec's order."""
         out: dict[str, Any] = {
@@ -252,22 +264,39 @@ def _text(obj: Mapping[str, Any], key: str, what: str) -> str:
     return value
 
 
+#: Whole numbers in records stay below 2**53: exact as floats, so sums of them (the observers' statistics,
+#: gauges) neither overflow nor round. No electoral list comes near it; a larger number is a broken record.
+MAX_WHOLE = 2**53
+
+
 def _integer(obj: Mapping[str, Any], key: str, what: str) -> int:
     value = _required(obj, key, what)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise RecordError(f"{what}: field {key!r} must be an integer, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not -MAX_WHOLE < value < MAX_WHOLE:
+        raise RecordError(f"{what}: field {key!r} must be an integer below 2**53, got {_shown(value)}")
     return value
 
 
+def _shown(value: Any) -> str:
+    """A value for an error message, cut short (a record may hold a 4,000-digit number or a huge list)."""
+    text = (
+        repr(value) if not isinstance(value, int) or abs(value) < 10**30 else f"an integer of {len(str(value))} digits"
+    )
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def _number(value: Any, key: str, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise RecordError(f"{what}: field {key!r} must be a finite number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not _finite(value):
+        raise RecordError(f"{what}: field {key!r} must be a finite number, got {_shown(value)}")
     return float(value)
 
 
+def _finite(value: int | float) -> bool:
+    return -MAX_WHOLE < value < MAX_WHOLE if isinstance(value, int) else math.isfinite(value)
+
+
 def _count(value: Any, key: str, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise RecordError(f"{what}: field {key!r} must be a whole number >= 0, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < MAX_WHOLE:
+        raise RecordError(f"{what}: field {key!r} must be a whole number >= 0 and below 2**53, got {_shown(value)}")
     return value
 
 
@@ -285,7 +314,7 @@ def _time(obj: Mapping[str, Any], key: str, what: str) -> datetime:
 #: The payload keys an `ObserverCount` names; any other key travels in `extra`.
 OBSERVER_COUNT_KEYS = frozenset(
     {"type", "election", "station", "region", "observer", "observed_at", "received_at", "registered", "voted",
-     "source", "report_id", "region_code", "accepted_at"}
+     "source", "report_id", "region_code", "accepted_at", "token_id", "observer_note"}
 )  # fmt: skip
 
 
@@ -298,6 +327,10 @@ class ObserverCount:
     `observer_count` event of shared/spec/day-format.md). `region` is the name as reported;
     `region_code` the gazetteer's code for it, resolved once there. `extra` keeps fields of a day
     file's event this record does not name, so they travel on unchanged.
+
+    From the intake, `observer` is the holder of the token that sent the count and `token_id` that
+    token's public id: attribution is the server's, never the client's. What the client wrote in its
+    own `observer` field travels only as `observer_note` (when it differs from the holder).
     """
 
     election: str
@@ -312,6 +345,8 @@ class ObserverCount:
     observer: str | None = None
     report_id: str | None = None
     accepted_at: datetime | None = None
+    token_id: str | None = None
+    observer_note: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -347,6 +382,10 @@ class ObserverCount:
         out["region_code"] = self.region_code
         if self.accepted_at is not None:
             out["accepted_at"] = self.accepted_at.isoformat(timespec="milliseconds")
+        if self.token_id is not None:
+            out["token_id"] = self.token_id
+        if self.observer_note is not None:
+            out["observer_note"] = self.observer_note
         for key, value in self.extra.items():
             out.setdefault(key, value)
         return out
@@ -363,7 +402,7 @@ class ObserverCount:
             raise RecordError(f"{what}: source must be 'tally' or 'commission', got {source!r}")
         extra = {k: v for k, v in obj.items() if k not in OBSERVER_COUNT_KEYS}
         optional: dict[str, str | None] = {}
-        for key in ("observer", "report_id"):  # text when given; anything else travels on as it came
+        for key in ("observer", "report_id", "token_id", "observer_note"):  # text when given, else as it came
             value = obj.get(key)
             if isinstance(value, str):
                 optional[key] = value
@@ -382,51 +421,165 @@ class ObserverCount:
             observer=optional.get("observer"),
             report_id=optional.get("report_id"),
             accepted_at=None if obj.get("accepted_at") is None else _time(obj, "accepted_at", what),
+            token_id=optional.get("token_id"),
+            observer_note=optional.get("observer_note"),
             extra=extra,
         )
 
 
-#: The sums an observer aggregate carries, in order: stations, and the sums of registered (x), voted (y),
-#: x², xy and y² over them (what the ratio estimator needs; `detectors.observer_estimates`).
+#: The sums the observers' estimate is built from, in order: stations, and the sums of registered (x),
+#: voted (y), x², xy and y² over them (`detectors.observer_estimates`).
 AGGREGATE_SUMS = ("n", "sx", "sy", "sxx", "sxy", "syy")
 
 
-@dataclass(frozen=True)
-class ObserverAggregate:
-    """How one hour's sums of a region's observed stations changed: the `observer-aggregates` record.
+@dataclass(frozen=True, slots=True)
+class StationRow:
+    """What the estimate and the protocol check need of one count: a row of a `StationCounts` record.
 
-    Keyed by election. `bucket` is the full hour (unix time) the counts speak for; `stats` the change
-    of the six sums of the stations' latest tallies (`detectors.observer_estimates.STATS`).
+    Times as unix seconds; `offset` is the UTC offset (seconds) the station stated `observed_at` in,
+    which places the count in its hour on the station's own clock (`detectors.station_ledger`).
+    """
+
+    station: str
+    region_code: str
+    source: Source
+    observed_ts: float
+    offset: float
+    received_ts: float
+    registered: int
+    voted: int
+
+    @classmethod
+    def of(cls, count: ObserverCount) -> StationRow:
+        local = count.observed_at.utcoffset()
+        return cls(
+            count.station,
+            count.region_code,
+            count.source,
+            count.observed_at.timestamp(),
+            local.total_seconds() if local is not None else 0.0,
+            count.received_at.timestamp(),
+            count.registered,
+            count.voted,
+        )
+
+    def to_list(self) -> list[Any]:
+        return [self.station, self.region_code, self.source, self.observed_ts, self.offset, self.received_ts,
+                self.registered, self.voted]  # fmt: skip
+
+
+#: The fields of a `StationRow` on the wire, in order.
+STATION_ROW_FIELDS = ("station", "region_code", "source", "observed_ts", "offset", "received_ts", "registered", "voted")
+
+
+@dataclass(frozen=True)
+class StationCounts:
+    """Observer counts of one election, re-keyed by election: the `station-counts` record.
+
+    The observer-counts agent takes counts keyed by station and forwards each batch's counts per
+    election, so every count of an election reaches the one worker holding the election. There each
+    (station, hour, source) keeps only its latest count: a count sent twice, redelivered or replayed
+    replaces itself, never adds (`detectors.station_ledger`). Rows are lists (`STATION_ROW_FIELDS`),
+    not objects: a record carries up to a batch of counts.
     """
 
     election: str
-    region_code: str
-    bucket: float
-    stats: tuple[float, ...]
+    rows: tuple[StationRow, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"election": self.election, "fields": list(STATION_ROW_FIELDS), "rows": [r.to_list() for r in self.rows]}
+
+    @classmethod
+    def from_dict(cls, obj: Mapping[str, Any]) -> StationCounts:
+        """The counts a payload holds; RecordError naming the row and field that break the contract."""
+        what = "station counts"
+        election = _text(obj, "election", what)
+        rows = _required(obj, "rows", what)
+        if not isinstance(rows, list):
+            raise RecordError(f"{what}: field 'rows' must be a list, got {_shown(rows)}")
+        out = []
+        width = len(STATION_ROW_FIELDS)
+        for i, row in enumerate(rows):
+            where = f"{what} row {i}"
+            if not isinstance(row, list) or len(row) != width:
+                raise RecordError(f"{where}: must be a list of {width} values ({', '.join(STATION_ROW_FIELDS)})")
+            values = dict(zip(STATION_ROW_FIELDS, row, strict=True))
+            source = _text(values, "source", where)
+            if source not in SOURCES:
+                raise RecordError(f"{where}: source must be 'tally' or 'commission', got {_shown(source)}")
+            registered, voted = (
+                _count(values["registered"], "registered", where),
+                _count(values["voted"], "voted", where),
+            )
+            out.append(
+                StationRow(
+                    _text(values, "station", where),
+                    _text(values, "region_code", where),
+                    "tally" if source == "tally" else "commission",
+                    _number(values["observed_ts"], "observed_ts", where),
+                    _number(values["offset"], "offset", where),
+                    _number(values["received_ts"], "received_ts", where),
+                    registered,
+                    voted,
+                )
+            )
+        return cls(election, tuple(out))
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A record an agent could not use, and why: the `dead-letter` record, keyed by its source topic.
+
+    The value is kept as it came (text when it is UTF-8, else base64), so an operator can read the
+    reason, fix the producer, and re-publish it by hand.
+    """
+
+    topic: str
+    partition: int
+    offset: int
+    reason: str
+    value: str
+    encoding: Literal["utf-8", "base64"] = "utf-8"
+    key: str | None = None
+
+    @classmethod
+    def of(
+        cls, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None, reason: str
+    ) -> DeadLetter:
+        import base64
+
+        raw = value or b""
+        try:
+            text, encoding = raw.decode(), "utf-8"
+        except UnicodeDecodeError:
+            text, encoding = base64.b64encode(raw).decode(), "base64"
+        shown_key = None if key is None else key.decode(errors="replace")
+        return cls(topic, partition, offset, reason, text, "utf-8" if encoding == "utf-8" else "base64", shown_key)
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "election": self.election,
-            "region_code": self.region_code,
-            "bucket": self.bucket,
-            "stats": list(self.stats),
+            "topic": self.topic,
+            "partition": self.partition,
+            "offset": self.offset,
+            "key": self.key,
+            "reason": self.reason,
+            "encoding": self.encoding,
+            "value": self.value,
         }
 
     @classmethod
-    def from_dict(cls, obj: Mapping[str, Any]) -> ObserverAggregate:
-        """The aggregate a payload holds; RecordError naming the field that breaks the contract."""
-        what = "observer aggregate"
-        stats = _required(obj, "stats", what)
-        if not isinstance(stats, list) or len(stats) != len(AGGREGATE_SUMS):
-            raise RecordError(
-                f"{what}: field 'stats' must be a list of {len(AGGREGATE_SUMS)} numbers "
-                f"({', '.join(AGGREGATE_SUMS)}), got {stats!r}"
-            )
+    def from_dict(cls, obj: Mapping[str, Any]) -> DeadLetter:
+        what = "dead letter"
+        encoding = _text(obj, "encoding", what)
+        key = obj.get("key")
         return cls(
-            election=_text(obj, "election", what),
-            region_code=_text(obj, "region_code", what),
-            bucket=_number(_required(obj, "bucket", what), "bucket", what),
-            stats=tuple(_number(x, "stats", what) for x in stats),
+            _text(obj, "topic", what),
+            _integer(obj, "partition", what),
+            _integer(obj, "offset", what),
+            _text(obj, "reason", what),
+            _text(obj, "value", what),
+            "base64" if encoding == "base64" else "utf-8",
+            key if isinstance(key, str) else None,
         )
 
 
@@ -452,14 +605,21 @@ def encode(record: Encodable | Mapping[str, Any]) -> bytes:
     Plain mappings are for the topics whose payload is kept as the source gave it (raw releases).
     """
     obj = record if isinstance(record, Mapping) else record.to_dict()
-    return json.dumps(obj, ensure_ascii=False).encode()
+    return json.dumps(obj, ensure_ascii=False, allow_nan=False).encode()
+
+
+def _refuse_constant(name: str) -> Any:
+    """`NaN`, `Infinity` and `-Infinity` are Python's extensions of JSON, not numbers a record may hold."""
+    raise RecordError(f"{name} is not a number a record may hold (non-finite)")
 
 
 def decode(kind: type[D], value: bytes | str) -> D:
     """The `kind` record a topic value holds; RecordError if it is not JSON or breaks the contract."""
     try:
-        obj = json.loads(value)
-    except (TypeError, ValueError) as exc:  # also bytes that are not UTF-8
+        obj = json.loads(value, parse_constant=_refuse_constant)
+    except RecursionError as exc:
+        raise RecordError(f"{kind.__name__} record is nested too deeply to read") from exc
+    except (TypeError, ValueError) as exc:  # also bytes that are not UTF-8, and 4,300-digit integers
         raise RecordError(f"{kind.__name__} record is not JSON: {exc}") from exc
     if not isinstance(obj, dict):
         raise RecordError(f"{kind.__name__} record must be a JSON object, got {type(obj).__name__}")

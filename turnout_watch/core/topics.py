@@ -12,7 +12,8 @@ their codec (`encode`, `decode`) live in `core.records`.
 | turnout            | region code  | one region's new figure, delta, points per hour       |
 | observer-counts    | station id   | an `ObserverCount`: the `observer_count` event + its region code |
 | flags              | election id  | a `Flag` in the flags-file format (per election: in order) |
-| observer-aggregates| election id  | an `ObserverAggregate`: per (region, hour) deltas of observed stations' sums |
+| station-counts     | election id  | a `StationCounts`: a batch's observer counts of one election, re-keyed |
+| dead-letter        | source topic | a `DeadLetter`: a record an agent could not use, with the reason |
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
@@ -40,7 +42,8 @@ class TopicNames:
     turnout: str
     observer_counts: str
     flags: str
-    observer_aggregates: str
+    station_counts: str
+    dead_letter: str
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TopicNames:
@@ -51,7 +54,8 @@ class TopicNames:
             f"{p}turnout",
             f"{p}observer-counts",
             f"{p}flags",
-            f"{p}observer-aggregates",
+            f"{p}station-counts",
+            f"{p}dead-letter",
         )
 
     def all(self) -> tuple[str, ...]:
@@ -61,7 +65,8 @@ class TopicNames:
             self.turnout,
             self.observer_counts,
             self.flags,
-            self.observer_aggregates,
+            self.station_counts,
+            self.dead_letter,
         )
 
 
@@ -92,3 +97,38 @@ async def ensure_topics(bootstrap: str, settings: Settings, timeout: float = 15.
         await admin.close()
     log.info("topics ready (%d partitions): %s", settings.partitions, ", ".join(names.all()))
     return names
+
+
+async def read_ends(
+    bootstrap: str, partitions: list[TopicPartition], timeout: float = 5.0
+) -> dict[TopicPartition, int]:
+    """The offset after the last record of each partition, as a consumer can actually read it.
+
+    Not `end_offsets()`: tansu (0.6) answers ListOffsets(LATEST) with the first offset of the last
+    record batch plus one, so after a multi-record batch it reports an end that is too low (the issue
+    "state survives faults" measured 268 for a true 534). A fetch response's high watermark is right:
+    seek to the reported end (never past the true one), fetch once, and read the watermark.
+    """
+    if not partitions:
+        return {}
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=50)
+    await consumer.start()
+    try:
+        consumer.assign(partitions)
+        reported = await consumer.end_offsets(partitions)
+        for tp, end in reported.items():
+            consumer.seek(tp, end)
+        ends: dict[TopicPartition, int] = {}
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(ends) < len(partitions) and asyncio.get_running_loop().time() < deadline:
+            await consumer.getmany(*[tp for tp in partitions if tp not in ends], timeout_ms=100)
+            for tp in partitions:
+                watermark = consumer.highwater(tp)
+                if watermark is not None and tp not in ends:
+                    ends[tp] = max(watermark, reported[tp])
+        missing = [tp for tp in partitions if tp not in ends]
+        if missing:
+            raise BrokerError(f"no fetch answer from {bootstrap} for {len(missing)} partitions within {timeout:.0f} s")
+        return ends
+    finally:
+        await consumer.stop()

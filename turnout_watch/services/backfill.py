@@ -53,7 +53,6 @@ from streams.metrics import (
 from turnout_watch.core.dayfile import DayFile, load_day
 from turnout_watch.core.errors import TurnoutWatchError
 from turnout_watch.core.normalize import region_names
-from turnout_watch.core.records import DETECTORS, SEVERITIES
 from turnout_watch.services.detect import DetectResult, detect_day
 
 #: Seconds between written samples: what a scrape interval would have produced (well under the
@@ -161,21 +160,21 @@ def day_families(
             info.add_metric((code, names.get(code, code)), 1.0, timestamp=t)
     out.append(info)
 
-    # Counters are cumulative from 0 at the day's first release: at each tick, how many happened by then.
-    flag_times: dict[tuple[str, ...], list[float]] = {(d, s): [] for d in DETECTORS for s in SEVERITIES}
+    # Flags per election, detector and severity, and events: how many there were by each tick. The flags'
+    # count is a gauge (the worker counts distinct flags it holds), events a counter from 0.
+    flag_times: dict[tuple[str, ...], list[float]] = {}
     for flag in result.flags:
-        flag_times.setdefault((flag.detector, flag.severity), []).append(datetime.fromisoformat(flag.as_of).timestamp())
+        flag_times.setdefault((flag.election, flag.detector, flag.severity), []).append(datetime.fromisoformat(flag.as_of).timestamp())
     release_times = sorted({u.as_of_seconds for u in result.updates})
-    counted: list[tuple[Family, dict[tuple[str, ...], list[float]]]] = [
-        (FLAGS, {kind: sorted(times) for kind, times in sorted(flag_times.items())}),
-        (EVENTS, {("releases",): release_times}),
-    ]
-    for family, events in counted:
-        counter = family.counter()
-        for kind, times in events.items():
-            for t in _ticks(start, end, step, times):
-                counter.add_metric(kind, float(bisect_right(times, t)), timestamp=t)
-        out.append(counter)
+    flag_counts = FLAGS.gauge()
+    for labels, times in sorted(flag_times.items()):
+        times.sort()
+        for t in _ticks(start, end, step, times):
+            flag_counts.add_metric(labels, float(bisect_right(times, t)), timestamp=t)
+    events = EVENTS.counter()
+    for t in _ticks(start, end, step, release_times):
+        events.add_metric(("releases",), float(bisect_right(release_times, t)), timestamp=t)
+    out += [flag_counts, events]
     return out
 
 

@@ -1,4 +1,4 @@
-"""Offline detection: a day file through the same edge normalisation, ledger and tracker the agents use."""
+"""Offline detection: a day file through the same edge normalisation and tracker the agents use."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from detectors.history import load_curves
-from detectors.station_ledger import StationChecker, StationLedger
 from detectors.tracker import DetectorConfig, ObservedEstimate, RegionUpdate, TurnoutTracker
 from turnout_watch.core.dayfile import CecRelease, DayFile, UnplacedCount, load_day
 from turnout_watch.core.normalize import normalize_release, region_names
@@ -29,14 +28,13 @@ def detect_day(
     """Every event of the day in the order the watch room learned of it.
 
     Releases go through one tracker (curves learned from the other days in `history_dir`); runs of
-    observer counts go through a station ledger in one batch, as the observer agent takes them.
+    observer counts go to the same tracker in one batch, as the agents take them.
     """
     if not isinstance(day, DayFile):
         day = load_day(day)
     names = region_names()
     curves = load_curves(history_dir, exclude=day.election.election)
-    tracker = TurnoutTracker(day.election.election, names, config, curves)
-    ledger, checker = StationLedger(), StationChecker(names, config)
+    tracker = TurnoutTracker(day.election.election, names, config, curves, zone=day.election.tz)
     result = DetectResult()
     pending: list[ObserverCount | UnplacedCount] = []
 
@@ -44,12 +42,10 @@ def detect_day(
         counts = _counts(pending, result.problems)
         pending.clear()
         if counts:
-            update = ledger.add(counts)
             result.observer_counts += len(counts)
-            observed = tracker.add_observed(update.deltas)
+            observed = tracker.add_counts(counts)
             result.flags.extend(observed.flags)
             result.estimates.extend(observed.estimates)
-            result.flags.extend(checker.check(update.comparisons, day.election.tz))
 
     for event in day.events:
         if isinstance(event, ObserverCount | UnplacedCount):

@@ -23,7 +23,7 @@ from pydantic import SecretStr
 
 from turnout_watch.core.errors import BrokerError, TurnoutWatchError
 from turnout_watch.core.settings import Settings
-from turnout_watch.core.topics import TopicNames, ensure_topics
+from turnout_watch.core.topics import TopicNames, ensure_topics, read_ends
 from turnout_watch.services.broker import EmbeddedBroker, _die_with_parent, free_port, launch_broker, terminate
 
 log = logging.getLogger(__name__)
@@ -134,13 +134,14 @@ class LocalPipeline:
             if not partitions:
                 await consumer.topics()
                 partitions = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()]
-            ends = await consumer.end_offsets(partitions)
+            ends = await read_ends(self.bootstrap, partitions)  # not end_offsets(): tansu answers it low
             committed = await admin.list_consumer_group_offsets(self.settings.app_id, partitions=partitions)
             lag = 0
             for tp, end in ends.items():
                 meta = committed.get(tp)
                 done = meta.offset if meta is not None and meta.offset >= 0 else 0
-                lag += max(0, end - done)
+                # committed past the end: the broker lost its data (a wipe), which is not "drained"
+                lag += abs(end - done)
             return lag
         finally:
             await consumer.stop()
@@ -163,13 +164,13 @@ class LocalPipeline:
     async def wait_pipeline_drained(self, timeout: float = 60.0, poll: float = 0.2) -> float:
         """Wait until every stage is committed: inputs first, then what the agents derived from them.
 
-        Observer counts become per-region aggregates on a second topic that the release agent reads.
-        The counts agent commits its input only after the aggregates are acknowledged, so once the first
-        stage is drained every aggregate is on its topic, and the second wait sees its true end.
+        Observer counts are re-keyed by election onto a second topic that the release agent reads. The
+        counts agent commits its input only after those records are acknowledged, so once the first
+        stage is drained every one is on its topic, and the second wait sees its true end.
         """
         assert self.topics is not None, "start the pipeline first"
         inputs = [self.topics.releases, self.topics.observer_counts]
         first = await self.wait_drained(inputs, timeout=timeout, poll=poll)
         return first + await self.wait_drained(
-            [*inputs, self.topics.observer_aggregates], timeout=max(timeout - first, poll), poll=poll
+            [*inputs, self.topics.station_counts], timeout=max(timeout - first, poll), poll=poll
         )

@@ -20,6 +20,7 @@ from ingest.archive import is_archive, load_archive
 from ingest.day_publisher import ReplayPublisher, ReplayStats
 from turnout_watch.core.dayfile import DayFile, load_day
 from turnout_watch.core.settings import Settings
+from turnout_watch.core.topics import read_ends
 from turnout_watch.services.pipeline import LocalPipeline
 
 SEVERITY_MARK = {"critical": "CRITICAL", "warning": "warning ", "info": "info    "}
@@ -52,7 +53,7 @@ class FlagCollector:
 
     def __init__(self, bootstrap: str, topic: str, election: str) -> None:
         self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-        self.topic, self.election = topic, election
+        self.topic, self.election, self.bootstrap = topic, election, bootstrap
         self.flags: list[dict[str, Any]] = []
         self.on_flag: Any = None
         self._task: asyncio.Task[None] | None = None
@@ -61,7 +62,7 @@ class FlagCollector:
         await self.consumer.start()
         partitions = [TopicPartition(self.topic, p) for p in sorted(await self._partitions())]
         self.consumer.assign(partitions)
-        for tp, offset in (await self.consumer.end_offsets(partitions)).items():
+        for tp, offset in (await read_ends(self.bootstrap, partitions)).items():  # tansu's end_offsets is low
             self.consumer.seek(tp, offset)
         self._task = asyncio.create_task(self._run())
 
@@ -83,7 +84,7 @@ class FlagCollector:
     async def drain(self) -> None:
         """Return once everything on the topic now has been read."""
         partitions = list(self.consumer.assignment())
-        ends = await self.consumer.end_offsets(partitions)
+        ends = await read_ends(self.bootstrap, partitions)
         for tp, end in ends.items():
             while await self.consumer.position(tp) < end:
                 await asyncio.sleep(0.05)
