@@ -13,6 +13,16 @@ How a clean day is made (every number comes from the seed):
   share of its closing figure, from 07:00 local; each hourly step pulled within 1.5 robust SDs of all
   regions' steps, so the anomalies observers reported on those days are not replayed as normal): two
   shapes mixed with a random weight, every hourly step multiplied by a log-normal factor (sd 0.15).
+- A shape keeps the commission's clock it was voted on (`_on_clock`): on the real two-zone days the
+  west, an hour behind the capital, had at each release about the share of its final the other regions
+  had at the same moment, not at the same local hour (root-mean-square gap 0.05 against 0.10 in 2022,
+  0.05 against 0.09 in 2023; the other regions spread 0.07 and 0.03 among themselves; the parser
+  corpus's 10 January 2021, not a template day: 0.05 against 0.11), while it opened an hour later and
+  voted an hour longer; on one clock (15 March 2026, corpus) the west's share at 12:00 and 16:00 is
+  the others' (0.53 and 0.88 against 0.53 and 0.89). So a shape moves by the difference of the two
+  regions' lags behind the commission's clock through the day, its opening and its close staying at
+  07:00 and 20:00 local: an eastern shape drawn for the west runs an hour ahead on the west's clock, a
+  western one drawn for the east (or for any region after March 2024) an hour behind on its own.
 - After a region's polls close only late reports arrive: the first release after its close adds
   |N(0, 0.1)| points (the nation gained 0.10-0.12 on the real days).
 - Releases at 10, 12, ..., 22 on the capital's clock, published 5 or 10 minutes later: in the
@@ -114,6 +124,7 @@ class Template:
     registered: dict[str, int]
     shapes: np.ndarray  # (real regional curves, LOCAL_GRID): share of the closing figure, local hours
     offsets: np.ndarray  # each region's closing turnout minus the nation's final, averaged over the real days
+    lags: np.ndarray  # per shape: hours its region's clock was behind the commission's on its day (the west's 1)
 
     @classmethod
     def from_shipped(cls, folder: Path = SHIPPED_ELECTIONS) -> Template:
@@ -121,7 +132,7 @@ class Template:
         gazetteer = default_gazetteer()
         registered = {gazetteer.resolve(n).code: v for n, v in days[1].election.registered().items()}
         codes = tuple(sorted(registered))
-        shapes, offsets = [], []
+        shapes, offsets, lags = [], [], []
         for day in days:
             past = past_day(day)
             opens = day.election.polls_open.hour + day.election.polls_open.minute / 60
@@ -137,22 +148,50 @@ class Template:
                 y = np.concatenate([[0.0], values[voting] / final, [1.0]])
                 curves.append(np.interp(LOCAL_GRID, x, y))
                 finals.append(final)
+                lags.append(past.hours[0] - hours[0])
             # the real days hold reported anomalies (Turkistan 10:00 -> 12:00 in 2022): not for a clean template
             shapes.append(robust_steps(np.array(curves)[:, 1:], 1.5))
             offsets.append(np.array(finals) - past.turnout[NATIONAL][-1])
         pool = np.concatenate(shapes)
         return cls(
-            codes, registered, np.concatenate([np.zeros((len(pool), 1)), pool], axis=1), np.mean(offsets, axis=0)
+            codes,
+            registered,
+            np.concatenate([np.zeros((len(pool), 1)), pool], axis=1),
+            np.mean(offsets, axis=0),
+            np.array(lags),
         )
 
 
+def _on_clock(shapes: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """Shapes (rows on LOCAL_GRID) moved `shift` hours earlier on the local clock through the day.
+
+    `shift` is how many hours further behind the commission's clock the new region is than the
+    shape's own (1: an eastern shape for the west until 2024; -1: a western one for the east). Turnout
+    follows the commission's clock (the module docstring has the evidence), so at local hour t the new
+    region shows the share the shape had at t + shift; the opening and the close stay where they are:
+    the first two or three hours and the last one or two stretch or shrink to take up the hour.
+    """
+    opens, close = float(LOCAL_GRID[0]), float(LOCAL_GRID[-1])
+    out = np.empty_like(shapes)
+    for i, d in enumerate(shift.tolist()):
+        start, end = opens + 2 + max(0.0, -d), close - 1 - max(0.0, d)
+        source = np.interp(LOCAL_GRID, [opens, start, end, close], [opens, start + d, end + d, close])
+        out[i] = np.interp(source, LOCAL_GRID, shapes[i])
+    return out
+
+
 def _clean_values(
-    template: Template, rng: np.random.Generator, local_hours: np.ndarray, close: float = 20.0
+    template: Template,
+    rng: np.random.Generator,
+    local_hours: np.ndarray,
+    close: float = 20.0,
+    lags: np.ndarray | None = None,
 ) -> np.ndarray:
     """(regions, releases) clean turnout; `local_hours[i, k]` is release k on region i's own clock.
 
-    Each region's shape is its own draw from the pool of real shapes; a release at or after its close
-    shows its closing figure, the first after it plus late reports.
+    Each region's shape is its own draw from the pool of real shapes, kept on the commission's clock
+    (`_on_clock`; `lags[i]`: hours region i's clock is behind the commission's, none by default); a
+    release at or after its close shows its closing figure, the first after it plus late reports.
     """
     n = len(template.codes)
     level = rng.uniform(45, 80)
@@ -160,7 +199,10 @@ def _clean_values(
     pool = template.shapes
     first, second = rng.integers(len(pool), size=n), rng.integers(len(pool), size=n)
     w = rng.uniform(0, 1, (n, 1))
-    share = w * pool[first] + (1 - w) * pool[second]
+    lags = np.zeros(n) if lags is None else lags
+    one = _on_clock(pool[first], lags - template.lags[first])
+    other = _on_clock(pool[second], lags - template.lags[second])
+    share = w * one + (1 - w) * other
     steps = np.maximum(np.diff(share, axis=1), 0) * rng.lognormal(0, 0.15, (n, share.shape[1] - 1))
     curve = np.concatenate([np.zeros((n, 1)), np.cumsum(steps, axis=1)], axis=1)
     curve /= curve[:, -1:]
@@ -200,7 +242,8 @@ def make_day(
     capital = [datetime.combine(day, time(h), tzinfo=tz) for h in HOURS]
     zones = [gazetteer.get(c).zone for c in codes]
     local_hours = np.array([[_hour(t.astimezone(zone)) for t in capital] for zone in zones])
-    values = _clean_values(template, rng, local_hours)
+    lags = np.array(HOURS[0]) - local_hours[:, 0]  # hours each region's clock is behind the capital's
+    values = _clean_values(template, rng, local_hours, lags=lags)
     behind = np.flatnonzero(local_hours[:, CLOSE_INDEX] < HOURS[CLOSE_INDEX])  # regions on a clock behind the capital's
     stale = behind.size > 0 and rng.uniform() < 1 / 3
     if stale:  # the 20:00 release repeats their 18:00 figures; 22:00 brings the hours since
