@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SPEED ?= 600
 DAY ?= data/elections/kz-2022-11-20-presidential.jsonl
 
-.PHONY: demo test test-fast venv system-deps lint bench clean
+.PHONY: demo replay test test-fast venv system-deps lint bench clean
 
 $(BIN)/turnout-watch: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -33,8 +33,15 @@ system-deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
 	    --no-install-recommends $$missing >/dev/null; fi
 
-## Replay the 20 Nov 2022 presidential election day through the whole pipeline (SPEED=max for fastest).
+## A drill of the whole watch room (`turnout-watch up --drill`): CEC simulator, scraper, simulated observers,
+## intake, workers, and Prometheus + Alertmanager when installed (`make system-deps`), on 20 Nov 2022 at
+## SPEED x; prints the URLs, then flags and notifications as they fire, and stops when the day is over.
 demo: venv
+	rm -rf run/demo
+	$(BIN)/turnout-watch up --drill $(DAY) --speed $(SPEED) --until-done --data-dir run/demo
+
+## Replay the same day through broker and workers only, no inputs (SPEED=max for fastest).
+replay: venv
 	$(BIN)/turnout-watch replay $(DAY) --speed $(SPEED)
 
 lint: venv

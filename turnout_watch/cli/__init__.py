@@ -2,8 +2,8 @@
 
 The root group lives here; each command group lives in its own module and calls a service below it:
 `day` (replay, detect, evaluate, import-csv, parse, regions), `pipeline` (worker, broker, restore), `cec` (scrape,
-cec-sim), `observers` (stations, tokens, observers, observers-sim), `dashboards`. Option types and the
-settings every command reads are in `params`.
+cec-sim), `observers` (stations, tokens, observers, observers-sim), `dashboards`, `up` (up, status). Option types
+and the settings every command reads are in `params`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from turnout_watch.cli import cec, dashboards, day, observers, pipeline
+from turnout_watch.cli import cec, dashboards, day, observers, pipeline, up
 from turnout_watch.cli.params import RootOptions
 from turnout_watch.core.errors import TurnoutWatchError
 from turnout_watch.core.logs import setup_logging
@@ -63,6 +63,8 @@ for command in (
     observers.tokens,
     observers.observers,
     observers.observers_sim,
+    up.up,
+    up.status,
 ):
     cli.add_command(command)
 

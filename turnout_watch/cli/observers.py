@@ -139,6 +139,11 @@ def observers_serve(ctx: click.Context, day: Path | None, host: str | None, port
 @click.option("--speed", type=Speed(), default="max", show_default=True, help="Compress the day N-fold, or max.")
 @click.option("--concurrency", type=click.IntRange(1, 1024), default=32, show_default=True)
 @click.option(
+    "--start",
+    metavar="HH:MM",
+    help="With --speed: the day's time at the start (cec-sim's --start; default: the first count).",
+)
+@click.option(
     "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Also write the events as a day file."
 )
 @click.option("--no-post", is_flag=True, help="Only generate (with -o); post nothing.")
@@ -152,6 +157,7 @@ def observers_sim(
     url: str | None,
     speed: float | None,
     concurrency: int,
+    start: str | None,
     output: Path | None,
     no_post: bool,
 ) -> None:
@@ -175,7 +181,15 @@ def observers_sim(
         return
     by_station = register_observers(settings, generated, name=f"sim{seed}-obs")
     base = (url or f"http://{settings.observers_host}:{settings.observers_port}").rstrip("/")
-    stats = asyncio.run(post_counts(base, events, by_station, speed=speed, concurrency=concurrency))
+    origin = None
+    if start:
+        from datetime import time
+
+        try:
+            origin = datetime.combine(day.election.date, time.fromisoformat(start), tzinfo=day.election.tz)
+        except ValueError as exc:
+            raise click.BadParameter(f"{start!r} is not HH:MM", param_hint="--start") from exc
+    stats = asyncio.run(post_counts(base, events, by_station, speed=speed, concurrency=concurrency, origin=origin))
     click.echo(stats.summary())
     for problem in stats.errors[:10]:
         click.echo(f"problem: {problem}", err=True)

@@ -207,12 +207,17 @@ async def post_counts(
     speed: float | None = None,
     concurrency: int = 32,
     attempts: int = 5,
+    origin: datetime | None = None,
 ) -> PostStats:
-    """POST each event alone (as a phone would) with its station's token; pace by `received_at`/speed."""
+    """POST each event alone (as a phone would) with its station's token; pace by `received_at`/speed.
+
+    `origin` is the moment of the day that is "now" at the start (a drill follows the CEC simulator's
+    clock): events received before it are posted at once, later ones when their time comes.
+    Default: the first event's time."""
     stats = PostStats()
     gate = asyncio.Semaphore(concurrency)
     start_wall = time.monotonic()
-    first = datetime.fromisoformat(events[0]["received_at"]) if events else None
+    first = origin or (datetime.fromisoformat(events[0]["received_at"]) if events else None)
 
     async def one(session: aiohttp.ClientSession, event: Mapping[str, Any]) -> None:
         if speed and first is not None:
