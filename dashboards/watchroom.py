@@ -2,8 +2,10 @@
 
 `watch_room()` is the screen the room watches all day: turnout per region with each CEC release
 marked, the region x release grid of increments coloured by how unusual they are (robust z against
-the other regions), active flags, official vs observed with the observers' interval, and the health
-of scraping, intake and pipeline. `region_drilldown()` is one region on one screen (template variable).
+the other regions), active flags, official vs observed with the observers' interval, each region's
+polls (open or closed now, and when they close, on the region's own clock) with the rise each region
+reported after its own close, and the health of scraping, intake and pipeline. `region_drilldown()`
+is one region on one screen (template variable), its polls among them.
 Every PromQL expression is listed by `expressions()` so a test can run each on a real Prometheus.
 """
 
@@ -24,8 +26,12 @@ from grafana_foundation_sdk.cog.builder import Builder
 from grafana_foundation_sdk.models.dashboard import (
     AnnotationTarget,
     DataSourceRef,
+    DataTransformerConfig,
+    DynamicConfigValue,
     Threshold,
     ThresholdsMode,
+    ValueMap,
+    ValueMappingResult,
     VariableHide,
     VariableRefresh,
 )
@@ -40,6 +46,45 @@ SE = f"turnout_watch_region_observed_se_points{{{E}}}"
 OBSERVED_R = f"turnout_watch_region_observed_turnout_percent{{{E}, {R}}}"
 SE_R = f"turnout_watch_region_observed_se_points{{{E}, {R}}}"
 
+# Every region on its own clock: `turnout_watch_region_polls_timestamp_seconds{edge}` holds the instants its
+# polls open and close (until March 2024 Kazakhstan's west closed an hour after the capital).
+REGION_POLLS = "turnout_watch_region_polls_timestamp_seconds"
+
+
+def polls_now(selector: str = E) -> str:
+    """0 polls not yet open in the region, 1 open, 2 closed: how many of its two edges `time()` has passed."""
+    return f"sum by (election, region) (time() >= bool {REGION_POLLS}{{{selector}}})"
+
+
+def closes_at(selector: str = E) -> str:
+    """When the region's polls close, in ms (Grafana's date units)."""
+    return f'max by (election, region) ({REGION_POLLS}{{edge="close", {selector}}}) * 1000'
+
+
+#: Hours the region's polls close after the election's (the commission's clock): 1 in the west before 2024.
+CLOSES_LATER = (
+    f'(max by (election, region) ({REGION_POLLS}{{edge="close", {E}}}) '
+    "- on (election) group_left "
+    f'max by (election) (turnout_watch_election_polls_timestamp_seconds{{edge="close", {E}}})) / 3600'
+)
+_CLOSE = f'max by (election, region) ({REGION_POLLS}{{edge="close", {E}}})'
+_AS_OF = f"max by (election, region) (turnout_watch_region_as_of_timestamp_seconds{{{E}}})"
+_TURNOUT = f"max by (election, region) (turnout_watch_region_turnout_percent{{{E}}})"
+#: Each region's rise since its own close: its latest figure, from a release after its polls closed, minus
+#: its figure at the last release as of its close or before (the day's samples, through a subquery).
+ROSE_AFTER_OWN_CLOSE = (
+    f"({_TURNOUT} - on (election, region) "
+    f"last_over_time(({_TURNOUT} and on (election, region) ({_AS_OF} <= on (election, region) {_CLOSE}))[1d:])) "
+    f"and on (election, region) ({_AS_OF} > on (election, region) {_CLOSE})"
+)
+#: Value mappings for `polls_now`.
+POLLS_STATES = ValueMap(
+    options={
+        str(value): ValueMappingResult(text=text, color=color, index=value)
+        for value, (text, color) in enumerate((("not yet open", "blue"), ("open", "green"), ("closed", "text")))
+    }
+)
+
 
 def _q(expr: str, legend: str = "", instant: bool = False, table_format: bool = False) -> prometheus.Dataquery:
     query = prometheus.Dataquery().expr(expr).datasource(DATASOURCE)
@@ -50,6 +95,38 @@ def _q(expr: str, legend: str = "", instant: bool = False, table_format: bool = 
     if table_format:
         query = query.format("table")  # type: ignore[arg-type]
     return query
+
+
+def _by_name(name: str, display: str, **props: object) -> tuple[str, list[DynamicConfigValue]]:
+    values = [DynamicConfigValue(id_val="displayName", value=display)]
+    return name, values + [DynamicConfigValue(id_val=key, value=value) for key, value in props.items()]
+
+
+def _polls_table() -> table.Panel:
+    """Polls open or closed now per region, when they close, and how much later than the commission's close."""
+    panel = (
+        table.Panel()
+        .title("Polls now per region (each on its own clock)")
+        .description(
+            "Polls open and close at the day's hours in each region's own time zone (07:00-20:00 local): until "
+            "March 2024 Aktobe, Atyrau, West Kazakhstan, Mangystau and Kyzylorda closed at 21:00 capital time. "
+            "'Closes' is the instant, on this dashboard's clock; the last column is hours after the commission's close."
+        )
+        .height(9)
+        .span(14)
+        .with_target(_q(polls_now(), instant=True, table_format=True).ref_id("A"))
+        .with_target(_q(closes_at(), instant=True, table_format=True).ref_id("B"))
+        .with_target(_q(CLOSES_LATER, instant=True, table_format=True).ref_id("C"))
+        .with_transformation(DataTransformerConfig(id_val="merge", options={}))
+        .with_transformation(DataTransformerConfig(id_val="organize", options={"excludeByName": {"Time": True}}))
+    )
+    for name, props in (
+        _by_name("Value #A", "polls now", mappings=[POLLS_STATES]),
+        _by_name("Value #B", "closes", unit="dateTimeAsIso"),
+        _by_name("Value #C", "later than the commission's close by", unit="h"),
+    ):
+        panel = panel.override_by_name(name, props)
+    return panel
 
 
 def _thresholds(*steps: tuple[float | None, str]) -> ThresholdsConfig:
@@ -207,6 +284,24 @@ def watch_room() -> Dashboard:
             .thresholds(_thresholds((None, "green"), (2, "orange"), (5, "red")))
             .with_target(_q(f"turnout_watch_region_official_minus_observed_points{{{E}}}", "{{region}}", instant=True))
         )
+        .with_row(Row("Polls, on each region's own clock"))
+        .with_panel(_polls_table())
+        .with_panel(
+            bargauge.Panel()
+            .title("Rise since each region's own close, points")
+            .description(
+                "Latest figure (a release after the region's polls closed) minus its figure at the last release as "
+                "of its close or before. Before March 2024 the west's 20:00 release came an hour before its close, "
+                "so its 22:00 rise holds its last hour of voting (the closing detector allows for its own pace); "
+                "elsewhere only late reports can add to it."
+            )
+            .unit("none")
+            .decimals(2)
+            .height(9)
+            .span(10)
+            .thresholds(_thresholds((None, "green"), (0.5, "orange"), (2, "red")))
+            .with_target(_q(ROSE_AFTER_OWN_CLOSE, "{{region}}", instant=True))
+        )
         .with_row(Row("Health"))
         .with_panel(
             stat.Panel()
@@ -329,9 +424,19 @@ def region_drilldown() -> Dashboard:
         )
         .with_panel(
             stat.Panel()
+            .title("$region: polls now (its own clock) and when they close")
+            .height(5)
+            .span(12)
+            .mappings([POLLS_STATES])
+            .with_target(_q(polls_now(f"{E}, {R}"), "polls", instant=True).ref_id("A"))
+            .with_target(_q(closes_at(f"{E}, {R}"), "closes", instant=True).ref_id("B"))
+            .override_by_query("B", [DynamicConfigValue(id_val="unit", value="dateTimeAsIso")])
+        )
+        .with_panel(
+            stat.Panel()
             .title("$region: observed stations and minutes since the last observer count")
             .height(5)
-            .span(24)
+            .span(12)
             .with_target(_q(f"turnout_watch_region_observed_stations{{{E}, {R}}}", "stations", instant=True))
             .with_target(
                 _q(

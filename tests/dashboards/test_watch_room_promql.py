@@ -4,7 +4,8 @@ The whole production path on loopback: the CEC simulator serves 20 Nov 2022 an h
 scraper publishes each release to the tansu broker, a Faust worker runs the detectors, the observer
 intake takes simulated observers' counts, and Debian's Prometheus scrapes all three with the
 generated rule file loaded. Then every panel's expression and every alert rule is evaluated over
-Prometheus's HTTP API.
+Prometheus's HTTP API. The polls panels (every region on its own clock) are also evaluated with `time()`
+set to instants of the replayed day, so open/closed per region is checked where it differs.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
@@ -27,7 +30,7 @@ import yaml
 from dashboards.alerts import RULES
 from dashboards.build import ROOT as DASHBOARDS
 from dashboards.build import render
-from dashboards.watchroom import expressions
+from dashboards.watchroom import CLOSES_LATER, ROSE_AFTER_OWN_CLOSE, expressions, polls_now
 from tests.support.broker import isolated_settings
 from tests.support.paths import DAY_2022, ROOT
 from turnout_watch.services.broker import EmbeddedBroker, free_port
@@ -36,6 +39,19 @@ from turnout_watch.services.pipeline import LocalPipeline
 pytestmark = pytest.mark.integration
 BIN = str(Path(sys.executable).with_name("turnout-watch"))
 ELECTION = "kz-2022-11-20-presidential"
+#: On UTC+5 until March 2024: polls closed at 21:00 capital time, an hour after Astana's.
+WEST = {"KZ-15", "KZ-23", "KZ-27", "KZ-43", "KZ-47"}
+CAPITAL = ZoneInfo("Asia/Almaty")  # UTC+6 in 2022
+#: `time()` in the polls panels replaced by these instants of the replayed day (capital time).
+POLLS_AT = {hour: datetime(2022, 11, 20, int(hour[:2]), int(hour[3:]), tzinfo=CAPITAL) for hour in ("07:30", "20:30")}
+
+
+def concrete(expr: str) -> str:
+    return expr.replace("$election", ".*").replace("$region", "KZ-61")
+
+
+def by_region(result: list[dict[str, Any]]) -> dict[str, float]:
+    return {s["metric"]["region"]: float(s["value"][1]) for s in result}
 
 
 @contextlib.contextmanager
@@ -175,8 +191,14 @@ def watch_room(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory)
                     for name in ("watch-room", "region"):
                         model = yaml.safe_load(render()[Path(f"grafana/dashboards/{name}.json")])
                         for title, expr in expressions(model):
-                            concrete = expr.replace("$election", ".*").replace("$region", "KZ-61")
-                            results["panels"][(name, title, concrete)] = await query(session, base, concrete)
+                            results["panels"][(name, title, concrete(expr))] = await query(
+                                session, base, concrete(expr)
+                            )
+                    polls = concrete(polls_now())
+                    results["polls_at"] = {
+                        hour: await query(session, base, polls.replace("time()", f"{at.timestamp():.0f}"))
+                        for hour, at in POLLS_AT.items()
+                    }
                     results["rules"] = {r.name: await query(session, base, r.expr) for r in RULES}
                     results["rule_queries"] = {r.name: await query(session, base, r.query) for r in RULES}
                     results["selectors"] = {
@@ -244,6 +266,33 @@ def test_flag_rule_returns_the_regions_observers_reported(watch_room: dict[str, 
     assert not any(region == "KZ-75" and detector == "cross_sectional_jump" for region, detector, _ in firing)
     alerting = {s["metric"]["region"] for s in watch_room["alerts"]}
     assert "KZ-61" in alerting  # Prometheus itself evaluated the generated rule file
+
+
+def test_polls_panels_put_every_region_on_its_own_clock(watch_room: dict[str, Any]) -> None:
+    panels = {(board, expr): result for (board, _, expr), result in watch_room["panels"].items()}
+    # the polls of all twenty regions and the country (KZ) are over by now (the day is 2022): closed (2)
+    now = by_region(panels[("watch-room", concrete(polls_now()))])
+    assert len(now) == 21 and set(now.values()) == {2.0}, now
+    assert by_region(panels[("region", concrete(polls_now('election=~"$election", region="$region"')))]) == {
+        "KZ-61": 2.0
+    }
+    # the west closed an hour after the commission's 20:00, Astana and the other UTC+6 regions at it
+    later = by_region(panels[("watch-room", concrete(CLOSES_LATER))])
+    assert {code for code, hours in later.items() if hours == 1.0} == WEST
+    assert {hours for code, hours in later.items() if code not in WEST} == {0.0} and later["KZ-71"] == 0.0
+    # 07:30 capital time: the west (06:30 local) not yet open, the rest open; 20:30: the west still voting
+    at_0730, at_2030 = (by_region(watch_room["polls_at"][hour]) for hour in ("07:30", "20:30"))
+    assert {code for code, state in at_0730.items() if state == 0.0} == WEST
+    assert {code for code, state in at_0730.items() if state == 1.0} == set(at_0730) - WEST
+    assert {code for code, state in at_2030.items() if state == 1.0} == WEST
+    assert {code for code, state in at_2030.items() if state == 2.0} == set(at_2030) - WEST
+    # the rise since each region's own close: the 22:00 figure minus the 20:00 one (as of 20:00 capital time,
+    # before every region's close), e.g. Aktobe voting until 21:00, North Kazakhstan and Astana's fall
+    rose = by_region(panels[("watch-room", concrete(ROSE_AFTER_OWN_CLOSE))])
+    assert len(rose) == 21 and "KZ" in rose  # the country too, on the commission's clock
+    expected = {"KZ-15": 0.61, "KZ-27": 0.90, "KZ-43": 0.76, "KZ-47": 0.81, "KZ-23": 0.0, "KZ-59": 0.77}
+    expected |= {"KZ-71": -0.07, "KZ-33": -0.01, "KZ-10": 0.0}
+    assert {code: round(rose[code], 2) for code in expected} == expected
 
 
 def test_healthy_run_raises_no_health_alerts(watch_room: dict[str, Any]) -> None:
