@@ -60,6 +60,7 @@ test: system-deps venv lint
 
 bench: venv
 	$(BIN)/python bench/agent_throughput.py --releases 20000 --elections 200
+	$(BIN)/python bench/observer_throughput.py --counts 100000 --stations 10000
 	$(BIN)/python bench/observer_intake.py --stations 10000 --concurrency 64
 
 clean:

@@ -3,7 +3,8 @@
 Starts the embedded broker and one worker, times the worker's start-up (until it processed a first
 release), then publishes N synthetic releases (20 regions + national each, spread over E elections so
 the per-election trackers see realistic histories) and times until the worker group committed them
-all (offsets are committed every 0.5 s, so small runs overstate the time). Reproduce:
+all (offsets are committed every 0.5 s, so small runs overstate the time), by the true partition ends
+(bench/drain.py: tansu's ListOffsets answers low). Reproduce:
 
     .venv/bin/python bench/agent_throughput.py --releases 20000 --elections 200
 
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 from aiokafka import AIOKafkaProducer
+from drain import wait_drained  # bench/drain.py: true ends, not tansu's low ListOffsets
 
 from detectors.tracker import Release
 from turnout_watch.core.settings import load_settings
@@ -67,7 +69,7 @@ async def main(args: argparse.Namespace) -> dict[str, float | int]:
         t0 = time.perf_counter()
         warmup = Release("bench-warmup", releases[0].as_of, releases[0].published_at, releases[0].turnout)
         await producer.send_and_wait(topic, json.dumps(warmup.to_dict()).encode(), key=b"bench-warmup")
-        await pipeline.wait_drained([topic], timeout=120, poll=0.1)
+        await wait_drained(pipeline.bootstrap, settings.app_id, [topic], settings.partitions, timeout=120)
         startup = time.perf_counter() - t0
         # Phase 2: the burst. Publishing outpaces the agent, so the drain time measures the agent.
         t1 = time.perf_counter()
@@ -76,7 +78,7 @@ async def main(args: argparse.Namespace) -> dict[str, float | int]:
         ]
         await asyncio.gather(*futures)
         publish = time.perf_counter() - t1
-        await pipeline.wait_drained([topic], timeout=600, poll=0.1)
+        await wait_drained(pipeline.bootstrap, settings.app_id, [topic], settings.partitions, timeout=600)
         total = time.perf_counter() - t1
         await producer.stop()
     finally:
