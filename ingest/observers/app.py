@@ -19,10 +19,10 @@ from ingest.observers.errors import ObserverIntakeError
 from ingest.observers.intake import Intake
 from ingest.observers.metrics import IntakeMetrics
 from ingest.observers.publisher import DurablePublisher
-from ingest.observers.ratelimit import RateLimiter
+from ingest.observers.ratelimit import AUTH_FAILURE_BURST, AUTH_FAILURE_RATE, RateLimiter
 from ingest.observers.routes import setup_routes
 from ingest.observers.spool import Spool
-from ingest.observers.typedefs import ELECTION, INTAKE, LIMITER, METRICS, PUBLISHER, REGISTRY, SETTINGS
+from ingest.observers.typedefs import AUTH_LIMITER, ELECTION, INTAKE, LIMITER, METRICS, PUBLISHER, REGISTRY, SETTINGS
 from ingest.observers.views import middlewares
 from turnout_watch.core.dayfile import Election, read_election
 from turnout_watch.core.errors import TurnoutWatchError
@@ -45,8 +45,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     if not settings.broker:
         raise ObserverIntakeError("the intake needs a broker: --broker HOST:PORT or KAFKA_BOOTSTRAP_SERVERS")
     conn = store.connect(store.db_path(settings))
-    spool = Spool(settings.observers_spool_dir or settings.data_dir / "spool")
     metrics = app[METRICS]
+    spool = Spool(settings.observers_spool_dir or settings.data_dir / "spool", on_error=metrics.spool_errors.inc)
     try:
         await ensure_topics(settings.broker, settings, timeout=settings.observers_publish_timeout)
     except TurnoutWatchError as exc:  # start anyway: reports are spooled until the broker is back
@@ -59,12 +59,15 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         on_ack=metrics.publish_seconds.observe,
     )
     await publisher.start()
-    metrics.watch(lambda: float(len(spool)), lambda: float(publisher.broker_up))
+    metrics.watch(lambda: float(len(spool)), lambda: float(publisher.broker_up), lambda: float(spool.healthy))
     app[PUBLISHER] = publisher
-    app[INTAKE] = Intake(conn, app[ELECTION], publisher, metrics)
+    intake = Intake(conn, app[ELECTION], publisher, metrics)
+    app[INTAKE] = intake
     try:
+        await intake.recover()  # before serving: a crash's unresolved intents are checked, not re-sent blindly
         yield
     finally:
+        intake.close()
         await publisher.stop()
         spool.close()
         conn.close()
@@ -82,6 +85,7 @@ def create_app(settings: Settings, election: Election | None = None) -> web.Appl
     app[REGISTRY] = registry
     app[METRICS] = IntakeMetrics(registry)
     app[LIMITER] = RateLimiter(settings.observers_rate, settings.observers_burst)
+    app[AUTH_LIMITER] = RateLimiter(AUTH_FAILURE_RATE, AUTH_FAILURE_BURST)
     app.cleanup_ctx.append(_resources)
     setup_routes(app)
     return app

@@ -2,16 +2,31 @@
 
 Per request: check each item (contract, registry, election, the token's scope, what this station
 reported before), reserve the valid ones (so a concurrent resend or a lower count cannot slip in
-beside them), publish them (broker ack or fsync'd spool), then record them (SQLite) and answer.
-A resend of an accepted `report_id` gets the first answer again and publishes nothing.
+beside them), write their *intents* to SQLite (committed before anything is sent), publish them
+(broker ack or fsync'd spool), then mark them done and answer. A resend of an accepted `report_id`
+gets the first answer again and publishes nothing.
+
+Write-ahead: a crash after the broker acknowledged a record but before it was marked done leaves an
+intent; on start `recover()` hands every intent left to the publisher as *uncertain*, which checks the
+topic for it before sending it again, so a crash in any window leaves no duplicate on the topic. The
+"done" marks are not fsync'd one by one: they ride on the next intent's commit (or a short timer),
+since a lost mark only means one more check of the topic after a crash.
+
+Group commit: the intents of every request that reaches the write-ahead in the same turn of the event
+loop are committed in one transaction (one fsync), with the pending "done" marks; each request waits
+for that commit before it publishes. Until its intent is resolved a reservation is also kept in memory
+(`_reserved`), so the next request's checks see it before the commit does.
+
+Answers live in SQLite; memory holds a bounded cache of recent ones, so it stays flat over the day.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sqlite3
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -26,6 +41,13 @@ from ingest.observers.tokens import TokenRecord, authenticate, load_tokens
 from ingest.observers.validation import CheckedCount, ItemError, PriorCount, check_count
 from turnout_watch.core.dayfile import Election
 from turnout_watch.core.records import encode
+
+log = logging.getLogger(__name__)
+
+#: Answers kept in memory for resends; older ones are read back from SQLite.
+ANSWER_CACHE = 20_000
+#: Seconds a "done" mark may wait for the next intent's commit before it is committed on its own.
+DONE_FLUSH_SECONDS = 0.2
 
 
 @dataclass
@@ -54,18 +76,26 @@ class SubmitResult:
 
 class Intake:
     def __init__(
-        self, conn: sqlite3.Connection, election: Election, publisher: DurablePublisher, metrics: IntakeMetrics
+        self,
+        conn: sqlite3.Connection,
+        election: Election,
+        publisher: DurablePublisher,
+        metrics: IntakeMetrics,
+        cache_size: int = ANSWER_CACHE,
     ) -> None:
         self.conn, self.election, self.publisher, self.metrics = conn, election, publisher, metrics
         self.stations: dict[str, Station] = {}
         self.tokens: dict[str, TokenRecord] = {}
         self._version = -1
-        self.history: dict[tuple[str, str], list[PriorCount]] = defaultdict(list)
-        self.last: dict[tuple[str, str], dict[str, Any]] = {}  # (station, source) -> latest accepted record
-        self.answers: dict[str, tuple[str, dict[str, Any]]] = {}  # report_id -> (fingerprint, answer)
+        self.cache_size = cache_size
+        self._answers: OrderedDict[str, tuple[str, dict[str, Any]]] = OrderedDict()  # report_id -> (fp, answer)
+        self._done: dict[str, str] = {}  # report_id -> answer JSON, not yet marked done in SQLite
+        self._flush: asyncio.TimerHandle | None = None
+        self._queue: list[tuple[list[tuple[Any, ...]], asyncio.Future[None]]] = []  # intents to commit next
+        self._commit_soon: asyncio.Handle | None = None
+        self._reserved: dict[tuple[str, str], dict[str, PriorCount]] = defaultdict(dict)  # not resolved yet
         self._inflight: dict[str, asyncio.Future[None]] = {}
         self.refresh(force=True)
-        self._load_reports()
 
     def refresh(self, force: bool = False) -> None:
         """Reload stations and tokens if another process (the CLI) changed them."""
@@ -75,25 +105,71 @@ class Intake:
             self.tokens = load_tokens(self.conn)
             self._version = version
 
-    def _load_reports(self) -> None:
+    async def recover(self) -> int:
+        """Hand every intent a crash left to the publisher as uncertain (checked against the topic before
+        it is sent again) and mark it done; returns how many there were."""
         rows = self.conn.execute(
-            "SELECT report_id, station, source, observed_at, observed_ts, voted, fingerprint, record, result "
-            "FROM reports ORDER BY observed_ts"
+            "SELECT report_id, station, record, result, floor FROM reports WHERE state = 'intent' ORDER BY rowid"
+        ).fetchall()
+        if not rows:
+            return 0
+        floors = [{int(p): int(o) for p, o in json.loads(floor or "{}").items()} for *_, floor in rows]
+        await self.publisher.adopt(
+            [(station, json.loads(record), fl) for (_, station, record, _, _), fl in zip(rows, floors, strict=True)]
         )
-        for rid, station, source, observed_at, ts, voted, fingerprint, record, result in rows:
-            self.history[(station, source)].append(PriorCount(ts, observed_at, voted, rid))
-            self.last[(station, source)] = json.loads(record)
-            self.answers[rid] = (fingerprint, json.loads(result))
+        done = [(json.dumps({**json.loads(result), "stored": "spool"}), rid) for rid, _, _, result, _ in rows]
+        with store.transaction(self.conn):
+            self.conn.executemany("UPDATE reports SET state = 'done', result = ? WHERE report_id = ?", done)
+        log.warning("%d reports were being published when the intake stopped; checking the topic for them", len(rows))
+        return len(rows)
+
+    def close(self) -> None:
+        """Commit the pending intents and "done" marks (the app calls this before closing the database)."""
+        if self._commit_soon is not None:
+            self._commit_soon.cancel()
+        self._commit()
 
     def authenticate(self, header: str | None) -> TokenRecord:
         self.refresh()
         return authenticate(header, self.tokens)
 
     def station_view(self, station: Station) -> dict[str, Any]:
-        return {
-            **station.to_dict(),
-            "last": {source: self.last.get((station.station, source)) for source in ("tally", "commission")},
-        }
+        last: dict[str, Any] = {}
+        for source in ("tally", "commission"):
+            row = self.conn.execute(
+                "SELECT record FROM reports WHERE station = ? AND source = ? ORDER BY observed_ts DESC, rowid DESC "
+                "LIMIT 1",
+                (station.station, source),
+            ).fetchone()
+            last[source] = json.loads(row[0]) if row else None
+        return {**station.to_dict(), "last": last}
+
+    def _priors(self, station: str, source: str) -> list[PriorCount]:
+        """Accepted and in-flight counts of a station and source (a few per hour of the day)."""
+        rows = self.conn.execute(
+            "SELECT observed_ts, observed_at, voted, report_id FROM reports WHERE station = ? AND source = ?",
+            (station, source),
+        )
+        return [PriorCount(*row) for row in rows]
+
+    def _answer(self, rid: str) -> tuple[str, dict[str, Any]] | None:
+        """The (fingerprint, answer) of an accepted report_id: from the cache, else from SQLite."""
+        known = self._answers.get(rid)
+        if known is not None:
+            self._answers.move_to_end(rid)
+            return known
+        row = self.conn.execute("SELECT fingerprint, result FROM reports WHERE report_id = ?", (rid,)).fetchone()
+        if row is None:
+            return None
+        pending = self._done.get(rid)
+        known = (row[0], json.loads(pending if pending is not None else row[1]))
+        self._remember(rid, known)
+        return known
+
+    def _remember(self, rid: str, known: tuple[str, dict[str, Any]]) -> None:
+        self._answers[rid] = known
+        while len(self._answers) > self.cache_size:
+            self._answers.popitem(last=False)
 
     async def submit(self, items: Sequence[Any], token: TokenRecord, now: datetime) -> SubmitResult:
         self.refresh()
@@ -110,10 +186,13 @@ class Intake:
             if rid in self._inflight:  # earlier in this batch, or in a request still being stored
                 waits.append((index, rid, fp, self._inflight[rid]))
                 continue
-            if rid in self.answers:
+            if self._answer(rid) is not None:
                 answers[index] = self._repeat(rid, fp)
                 continue
-            self._reserve(outcome)
+            self._inflight[rid] = asyncio.get_running_loop().create_future()
+            self._reserved[(outcome.station.station, outcome.source)][rid] = PriorCount(
+                outcome.observed_ts, outcome.record.observed_at.isoformat(), outcome.record.voted, rid
+            )
             fresh.append((index, outcome))
         if fresh:
             await self._store(fresh, answers, now)
@@ -139,6 +218,7 @@ class Intake:
     def _check(self, item: Any, token: TokenRecord, now: datetime) -> CheckedCount | list[ItemError]:
         station_id = item.get("station") if isinstance(item, Mapping) else None
         station = self.stations.get(station_id) if isinstance(station_id, str) else None
+        history: dict[tuple[str, str], list[PriorCount]] = {}
         if station is not None and not token.covers(station):
             scope = "stations" if token.kind == "observer" else "regions"
             return [
@@ -150,42 +230,107 @@ class Intake:
                     {"station": station.station},
                 )
             ]
+        if station is not None and isinstance(item, Mapping):
+            source = item.get("source", "tally")
+            if isinstance(source, str):
+                key = (station.station, source)
+                known = {prior.report_id: prior for prior in self._priors(*key)}
+                history[key] = list({**known, **self._reserved.get(key, {})}.values())
         return check_count(
-            item, election=self.election, stations=self.stations, history=self.history, now=now, observer=token.name
+            item,
+            election=self.election,
+            stations=self.stations,
+            history=history,
+            now=now,
+            observer=token.name,
+            token_id=token.token_id,
         )
 
     def _repeat(self, rid: str, fingerprint: str) -> dict[str, Any]:
-        known = self.answers.get(rid)
+        known = self._answer(rid)
         if known is None:  # the first attempt failed to become durable
             return {
                 "status": "rejected",
                 "errors": [ItemError("not_stored", None, "not stored; send it again").to_dict()],
             }
         if known[0] != fingerprint:
+            shown = known[1].get("report_id", rid)
             error = ItemError(
                 "report_id_reused",
                 "report_id",
-                f"report_id {rid} was already used for a different count; use a new report_id for a new count",
-                {"report_id": rid},
+                f"report_id {shown} was already used for a different count; use a new report_id for a new count",
+                {"report_id": shown},
             )
             return {"status": "rejected", "errors": [error.to_dict()]}
         return {**known[1], "_duplicate": True}
 
-    def _reserve(self, checked: CheckedCount) -> None:
-        self._inflight[checked.report_id] = asyncio.get_running_loop().create_future()
-        prior = PriorCount(
-            checked.observed_ts, checked.record.observed_at.isoformat(), checked.record.voted, checked.report_id
-        )
-        self.history[(checked.station.station, checked.source)].append(prior)
+    def _release(self, fresh: list[tuple[int, CheckedCount]]) -> None:
+        for _, checked in fresh:
+            key = (checked.station.station, checked.source)
+            self._reserved[key].pop(checked.report_id, None)
+            if not self._reserved[key]:
+                del self._reserved[key]
+            self._inflight.pop(checked.report_id).set_result(None)  # waiters look the answer up
 
-    def _release(self, checked: CheckedCount, error: BaseException | None) -> None:
-        fut = self._inflight.pop(checked.report_id)
-        if error is None:
+    async def _write_ahead(self, intents: list[tuple[Any, ...]]) -> None:
+        """Return once these intents are committed, with those of every request of this loop turn."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        self._queue.append((intents, fut))
+        if self._commit_soon is None:
+            self._commit_soon = loop.call_soon(self._commit)
+        try:
+            await asyncio.shield(fut)
+        except asyncio.CancelledError:
+            if not fut.done():  # not committed yet, and now never will be
+                fut.cancel()
+            else:
+                self._withdraw([intent[0] for intent in intents])
+            raise
+
+    def _commit(self) -> None:
+        """Commit the queued intents and the pending "done" marks in one transaction."""
+        self._commit_soon = None
+        if self._flush is not None:
+            self._flush.cancel()
+            self._flush = None
+        queue, self._queue = [(i, f) for i, f in self._queue if not f.done()], []
+        done, self._done = self._done, {}
+        if not queue and not done:
+            return
+        try:
+            with store.transaction(self.conn):  # the write-ahead: before the broker can acknowledge anything
+                if done:
+                    self.conn.executemany(
+                        "UPDATE reports SET state = 'done', result = ?, floor = NULL WHERE report_id = ?",
+                        [(answer, rid) for rid, answer in done.items()],
+                    )
+                if queue:
+                    self.conn.executemany(
+                        "INSERT OR REPLACE INTO reports (report_id, station, source, observed_at, observed_ts, "
+                        "voted, fingerprint, record, result, state, floor) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'intent', ?)",
+                        [intent for intents, _ in queue for intent in intents],
+                    )
+        except sqlite3.Error as exc:
+            self._done = {**done, **self._done}  # kept for the next commit; a crash meanwhile costs a topic check
+            for _, fut in queue:  # every request of the group answers 503: nothing of it was stored
+                fut.set_exception(NotDurableError(f"the intake database refused the reports: {exc}"))
+            if not queue:
+                log.warning("could not mark reports done in the intake database: %s", exc)
+            return
+        for _, fut in queue:
             fut.set_result(None)
-        else:
-            fut.set_result(None)  # waiters then find no answer and are told to send again
-            entries = self.history[(checked.station.station, checked.source)]
-            entries[:] = [p for p in entries if p.report_id != checked.report_id]
+
+    def _withdraw(self, report_ids: list[str]) -> None:
+        """Nothing was stored: the reports may be sent again."""
+        try:
+            with store.transaction(self.conn):
+                self.conn.executemany(
+                    "DELETE FROM reports WHERE report_id = ? AND state = 'intent'", [(rid,) for rid in report_ids]
+                )
+        except sqlite3.Error as exc:
+            log.warning("could not withdraw the intents of reports not stored: %s", exc)
 
     async def _store(
         self, fresh: list[tuple[int, CheckedCount]], answers: list[dict[str, Any] | None], now: datetime
@@ -193,36 +338,42 @@ class Intake:
         accepted = now.astimezone(self.election.tz)
         accepted_at = accepted.isoformat(timespec="milliseconds")  # as the record spells it
         keyed = [(checked.station.station, replace(checked.record, accepted_at=accepted)) for _, checked in fresh]
-        try:
-            where = await self.publisher.publish(keyed)
-        except BaseException as exc:
-            for _, checked in fresh:
-                self._release(checked, exc)
-            raise
-        rows = []
-        for (index, checked), (_, record), stored in zip(fresh, keyed, where, strict=True):
+        floor = json.dumps(self.publisher.acked_offsets())
+        intents, results = [], []
+        for (_, checked), (_, record) in zip(fresh, keyed, strict=True):
             answer = {
                 "status": "accepted",
-                "report_id": checked.report_id,
+                "report_id": checked.client_report_id or checked.report_id,
                 "station": checked.station.station,
                 "source": checked.source,
                 "accepted_at": accepted_at,
-                "stored": stored,
             }
+            results.append(answer)
+            intents.append(
+                (checked.report_id, checked.station.station, checked.source, record.observed_at.isoformat(),
+                 checked.observed_ts, record.voted, checked.fingerprint, encode(record).decode(),
+                 json.dumps(answer), floor)
+            )  # fmt: skip
+        try:
+            await self._write_ahead(intents)
+        except BaseException:
+            self._release(fresh)
+            raise
+        try:
+            where = await self.publisher.publish(keyed)
+        except BaseException:
+            self._withdraw([checked.report_id for _, checked in fresh])
+            self._release(fresh)
+            raise
+        for (index, checked), answer, stored in zip(fresh, results, where, strict=True):
+            answer["stored"] = stored
             answers[index] = answer
             self.metrics.stored.labels(stored).inc()
-            self.answers[checked.report_id] = (checked.fingerprint, answer)
-            key = (checked.station.station, checked.source)
-            latest = self.last.get(key)
-            if latest is None or datetime.fromisoformat(latest["observed_at"]).timestamp() <= checked.observed_ts:
-                self.last[key] = record.to_dict()
-            rows.append(
-                (checked.report_id, checked.station.station, checked.source, record.observed_at.isoformat(),
-                 checked.observed_ts, record.voted, checked.fingerprint, encode(record).decode(), json.dumps(answer))
-            )  # fmt: skip
-            self._release(checked, None)
-        with self.conn:
-            self.conn.executemany("INSERT OR REPLACE INTO reports VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            self._remember(checked.report_id, (checked.fingerprint, answer))
+            self._done[checked.report_id] = json.dumps(answer)
+        self._release(fresh)
+        if self._done and self._flush is None:
+            self._flush = asyncio.get_running_loop().call_later(DONE_FLUSH_SECONDS, self._commit)
 
 
 __all__ = ["Intake", "NotDurableError", "SubmitResult"]

@@ -60,12 +60,28 @@ class IntakeMetrics:
             "1 while counts go straight to the broker, 0 while spooling",
             registry=registry,
         )
+        self.spool_errors = Counter(
+            "turnout_watch_intake_spool_write_errors",
+            "Failed writes to the spool (a full disk): while failing, reports the broker cannot take get 503",
+            registry=registry,
+        )
+        self.spool_writable = Gauge(
+            "turnout_watch_intake_spool_writable",
+            "0 from a failed spool write until the next one succeeds, else 1",
+            registry=registry,
+        )
         for outcome in OUTCOMES:
             self.counts.labels(outcome)
         for where in ("broker", "spool"):
             self.stored.labels(where)
 
-    def watch(self, spool_depth: Callable[[], float], broker_up: Callable[[], float]) -> None:
+    def watch(
+        self,
+        spool_depth: Callable[[], float],
+        broker_up: Callable[[], float],
+        spool_writable: Callable[[], float] = lambda: 1.0,
+    ) -> None:
         """Values computed at scrape time."""
         self.spool_depth.set_function(spool_depth)
         self.broker_up.set_function(broker_up)
+        self.spool_writable.set_function(spool_writable)

@@ -6,11 +6,16 @@ broker directly), so the topic receives them in the order they were accepted.
 
 A send that failed or timed out after it was handed to the producer is ambiguous: the broker may
 have written it without answering (a paused broker answers nothing, then processes what it had
-buffered). Such a record is spooled as *uncertain*, with its delivery future if still pending. Before
-re-sending uncertain records the drainer waits for those futures, then reads the topic after the last
-offset the broker acknowledged to us in each partition, and skips the report_ids it finds there, so
-every accepted report reaches the topic once. (An idempotent producer would settle this in the
-broker, but tansu refuses InitProducerId.)
+buffered). Such a record is spooled as *uncertain*, with its delivery future if still pending, and
+with its *floor*: the last offset per partition the broker had acknowledged before it was sent. Before
+re-sending uncertain records the drainer waits for those futures, then reads the topic after the
+lowest floor to its end, and skips the report_ids it finds there, so every accepted report reaches
+the topic once. Uncertain records also come from a crash: the intake's unresolved write-ahead intents
+(`adopt`) and the spool's records below its sending mark. (An idempotent producer would settle this
+in the broker, but tansu refuses InitProducerId.)
+
+The end of a partition is the high watermark of a fetch response (`consumer.highwater`), never
+`end_offsets()`: tansu answers ListOffsets(LATEST) too low after multi-record batches.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from ingest.observers.errors import NotDurableError, SpoolError
-from ingest.observers.spool import Spool, SpoolEntry
+from ingest.observers.spool import Floor, Spool, SpoolEntry
 from turnout_watch.core.errors import RecordError, TurnoutWatchError
 from turnout_watch.core.records import ObserverCount, decode, encode
 from turnout_watch.core.settings import Settings
@@ -53,7 +58,7 @@ class DurablePublisher:
         self.spooling = len(spool) > 0
         self.on_ack = on_ack  # seconds from send to broker ack (metrics)
         self._limbo: dict[int, asyncio.Future[Any]] = {}  # spool seq -> a send that may still land
-        self._uncertain: set[int] = set()  # spool seqs whose first send may have landed
+        self._uncertain: dict[int, Floor] = {e.seq: e.floor for e in spool.pending() if e.floor is not None}
         self._acked: dict[int, int] = {}  # partition -> last offset the broker acknowledged to us
         self._delivered: set[int] = set()  # spool seqs acknowledged out of order
         self._wake = asyncio.Event()
@@ -104,6 +109,28 @@ class DurablePublisher:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.producer.stop(), self.timeout + 1)
 
+    def acked_offsets(self) -> Floor:
+        """The last offset per partition the broker acknowledged to us: a record sent after this lands
+        after it (the floor a write-ahead intent keeps)."""
+        return dict(self._acked)
+
+    async def adopt(self, records: list[tuple[str, dict[str, Any], Floor]]) -> None:
+        """Take records whose send may have landed (a crash's unresolved intents) into the spool as
+        uncertain, unless the spool holds them already; the drainer checks the topic before sending."""
+        spooled = {e.value.get("report_id") for e in self.spool.pending()}
+        new = [(key, value, floor) for key, value, floor in records if value.get("report_id") not in spooled]
+        if new:
+            try:
+                entries = await self.spool.append([(k, v) for k, v, _ in new], [f for _, _, f in new])
+            except SpoolError as exc:
+                raise NotDurableError(f"cannot spool the reports of unresolved intents: {exc}") from exc
+            for entry in entries:
+                assert entry.floor is not None
+                self._uncertain[entry.seq] = entry.floor
+        if len(self.spool):
+            self.spooling = True
+            self._wake.set()
+
     async def publish(self, records: list[tuple[str, ObserverCount]]) -> list[Stored]:
         """Return only once every record is durable, saying where; NotDurableError if one is not."""
         if not records:
@@ -111,6 +138,7 @@ class DurablePublisher:
         if self.spooling or self.producer is None:
             await self._to_spool(records)
             return ["spool"] * len(records)
+        floor = self.acked_offsets()
         started = time.monotonic()
         futures: list[asyncio.Future[Any] | None] = []
         for key, value in records:
@@ -140,10 +168,10 @@ class DurablePublisher:
             limbo.append(fut)
         if to_spool:
             self.spooling = True
-            entries = await self._to_spool(to_spool)
+            entries = await self._to_spool(to_spool, [None if fut is None else floor for fut in limbo])
             for entry, fut in zip(entries, limbo, strict=True):
                 if fut is not None:  # handed to the producer: it may have landed
-                    self._uncertain.add(entry.seq)
+                    self._uncertain[entry.seq] = floor
                     if not fut.done():
                         self._limbo[entry.seq] = fut
                     elif not fut.cancelled():
@@ -155,8 +183,8 @@ class DurablePublisher:
         if offset > self._acked.get(partition, -1):
             self._acked[partition] = offset
 
-    async def _landed(self, report_ids: set[str]) -> set[str]:
-        """Which of these report_ids are on the topic after the offsets the broker acknowledged to us."""
+    async def _landed(self, report_ids: set[str], floors: list[Floor]) -> set[str]:
+        """Which of these report_ids are on the topic after the lowest of their floors (to its end)."""
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None, auto_offset_reset="earliest"
         )
@@ -172,29 +200,40 @@ class DurablePublisher:
                     TopicPartition(self.topic, p) for p in sorted(consumer.partitions_for_topic(self.topic) or ())
                 ]
             consumer.assign(partitions)
-            ends = await consumer.end_offsets(partitions)
             for tp in partitions:
-                start = self._acked.get(tp.partition, -1) + 1
-                consumer.seek(tp, start if start <= ends[tp] else 0)  # an emptied log (restarted tansu): all of it
+                consumer.seek(tp, min(floor.get(tp.partition, -1) for floor in floors) + 1 if floors else 0)
             deadline = asyncio.get_running_loop().time() + 10 * self.timeout
-            while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+            while True:
                 if asyncio.get_running_loop().time() > deadline:
                     raise SpoolError("could not read the topic back to check uncertain sends; will retry")
                 batch = await consumer.getmany(*partitions, timeout_ms=200)
                 for messages in batch.values():
                     for message in messages:
-                        with contextlib.suppress(RecordError):
+                        with contextlib.suppress(RecordError, ValueError, TypeError):
                             rid = decode(ObserverCount, message.value).report_id
                             if rid in report_ids:
                                 found.add(rid)
+                behind = False
+                for tp in partitions:
+                    high = consumer.highwater(tp)
+                    position = await consumer.position(tp)
+                    if high is None or position < high:
+                        behind = True
+                    elif position > high:  # a log that started again (a restarted tansu): read all of it
+                        consumer.seek(tp, 0)
+                        behind = True
+                if not behind:
+                    break
         finally:
             await consumer.stop()
-        log.info("%d of %d uncertain sends had landed", len(found), len(report_ids))
+        log.warning("%d of %d uncertain sends had landed; the rest are sent now", len(found), len(report_ids))
         return found
 
-    async def _to_spool(self, records: list[tuple[str, ObserverCount]]) -> list[SpoolEntry]:
+    async def _to_spool(
+        self, records: list[tuple[str, ObserverCount]], floors: list[Floor | None] | None = None
+    ) -> list[SpoolEntry]:
         try:
-            entries = await self.spool.append([(key, record.to_dict()) for key, record in records])
+            entries = await self.spool.append([(key, record.to_dict()) for key, record in records], floors)
         except SpoolError as exc:
             raise NotDurableError(f"the broker and the spool both failed: {exc}") from exc
         self.spooling = True
@@ -251,10 +290,14 @@ class DurablePublisher:
                     if fut is not None and not fut.cancelled() and fut.exception() is None:
                         self._note_ack(fut.result())
                         self._delivered.add(e.seq)
-                landed = await self._landed({str(e.value.get("report_id")) for e in uncertain})
-            for entry in entries:
-                if entry.seq in self._delivered:
-                    continue
+                landed = await self._landed(
+                    {str(e.value.get("report_id")) for e in uncertain}, [self._uncertain[e.seq] for e in uncertain]
+                )
+            to_send = [e for e in entries if e.seq not in self._delivered]
+            floor = self.acked_offsets()
+            if to_send:  # durable before the first byte leaves: after a crash these are uncertain
+                await self.spool.will_send(to_send[-1].seq + 1, floor)
+            for entry in to_send:
                 if entry.seq in self._uncertain and entry.value.get("report_id") in landed:
                     self._delivered.add(entry.seq)
                     continue
@@ -267,22 +310,25 @@ class DurablePublisher:
                 if fut.done() and not fut.cancelled() and fut.exception() is None:
                     self._note_ack(fut.result())
                     self._delivered.add(seq)
-                    self._uncertain.discard(seq)
                 else:
-                    self._uncertain.add(seq)  # may land later: never send it twice unseen
+                    self._uncertain.setdefault(seq, floor)  # may land later: never send it twice unseen
                     if not fut.done():
                         self._limbo[seq] = fut
                     elif not fut.cancelled():
                         fut.exception()
             upto = entries[0].seq
             while upto in self._delivered:
-                self._delivered.discard(upto)
-                self._uncertain.discard(upto)
                 upto += 1
             if upto == entries[0].seq:
                 self._topics_ready = False  # nothing went through: check the topics again next time
                 return
-            await self.spool.mark_drained(upto)
+            await self.spool.mark_drained(upto)  # a failure keeps `_delivered`: the retry sends none again
+            for seq in range(entries[0].seq, upto):
+                self._delivered.discard(seq)
+                self._uncertain.pop(seq, None)
+            if len(self.spool) == 0:  # the files were reset: seqs start again at 0
+                self._delivered.clear()
+                self._uncertain.clear()
             log.info("drained %d spooled records", upto - entries[0].seq)
         if not self._limbo:
             self.spooling = False

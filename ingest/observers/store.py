@@ -4,11 +4,14 @@ SQLite because one file next to the server is all a deployment for ~10,000 stati
 the standard library, and the CLI (`stations import`, `tokens issue/revoke`) and a running server can
 share it safely (WAL mode). The server keeps stations and tokens in memory and reloads them when
 another process commits (`PRAGMA data_version`), so a revocation takes effect on the next request.
+Reports stay on disk (the server caches a bounded number of answers): memory does not grow with the day.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from ingest.observers.errors import RegistryError
@@ -36,7 +39,7 @@ CREATE TABLE IF NOT EXISTS tokens (
     revoked_at TEXT
 );
 CREATE TABLE IF NOT EXISTS reports (
-    report_id TEXT PRIMARY KEY,
+    report_id TEXT PRIMARY KEY,    -- scoped: <token_id>:<the client's id>, or the id derived from the content
     station TEXT NOT NULL,
     source TEXT NOT NULL,
     observed_at TEXT NOT NULL,     -- ISO, with offset
@@ -44,7 +47,9 @@ CREATE TABLE IF NOT EXISTS reports (
     voted INTEGER NOT NULL,
     fingerprint TEXT NOT NULL,     -- hash of the report's content: a reused report_id with other content is refused
     record TEXT NOT NULL,          -- the JSON published to the observer-counts topic
-    result TEXT NOT NULL           -- the answer given, repeated verbatim to a resend
+    result TEXT NOT NULL,          -- the answer given, repeated verbatim to a resend
+    state TEXT NOT NULL DEFAULT 'done',  -- 'intent': written before the send, not known to be durable yet
+    floor TEXT                     -- intents: JSON {partition: last offset acknowledged before the send}
 );
 CREATE INDEX IF NOT EXISTS reports_station ON reports(station, source, observed_ts);
 """
@@ -63,6 +68,10 @@ def connect(path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA synchronous=FULL")  # a 2xx may rest on this commit (report_id memory)
         conn.execute("PRAGMA busy_timeout=5000")
         conn.executescript(SCHEMA)
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(reports)")}
+        if "state" not in columns:  # a database from before write-ahead intents
+            conn.execute("ALTER TABLE reports ADD COLUMN state TEXT NOT NULL DEFAULT 'done'")
+            conn.execute("ALTER TABLE reports ADD COLUMN floor TEXT")
     except (sqlite3.Error, OSError) as exc:
         raise RegistryError(f"cannot open the intake database {path}: {exc}") from exc
     return conn
@@ -71,3 +80,20 @@ def connect(path: Path) -> sqlite3.Connection:
 def data_version(conn: sqlite3.Connection) -> int:
     """Changes whenever another connection commits to the file (not on our own commits)."""
     return int(conn.execute("PRAGMA data_version").fetchone()[0])
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One transaction, committed (one fsync) at the end, rolled back on any error.
+
+    The connections run in autocommit mode (`isolation_level=None`), where `with conn:` does not open
+    a transaction: each row of an `executemany` would be a commit, and an fsync, of its own."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            with suppress(sqlite3.Error):  # the original error is the one to report
+                conn.execute("ROLLBACK")
+        raise

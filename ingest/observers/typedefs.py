@@ -23,5 +23,6 @@ METRICS = web.AppKey("metrics", IntakeMetrics)
 INTAKE = web.AppKey("intake", Intake)
 PUBLISHER = web.AppKey("publisher", DurablePublisher)
 LIMITER = web.AppKey("limiter", RateLimiter)
+AUTH_LIMITER = web.AppKey("auth_limiter", RateLimiter)  # per client address, for requests without a valid token
 
-__all__ = ["ELECTION", "INTAKE", "LIMITER", "METRICS", "PUBLISHER", "REGISTRY", "SETTINGS"]
+__all__ = ["AUTH_LIMITER", "ELECTION", "INTAKE", "LIMITER", "METRICS", "PUBLISHER", "REGISTRY", "SETTINGS"]

@@ -26,6 +26,23 @@ FIELDS = frozenset(
      "source", "report_id"}
 )  # fmt: skip
 REPORT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
+#: Longest text a field may hold (station ids, region names, notes): anything longer is not a count.
+MAX_TEXT = 200
+#: A whole number spelled as text (a CSV cell): ASCII digits only, and few of them, so `int()` stays cheap.
+INTEGER_TEXT = re.compile(r"\s*-?[0-9]{1,15}\s*")
+MAX_SHOWN = 60
+MAX_UNKNOWN = 10
+
+
+def show(value: Any) -> str:
+    """A value as an error message quotes it: JSON, cut short (a message never echoes a megabyte back)."""
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (ValueError, TypeError, RecursionError):
+        text = type(value).__name__
+    return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 1] + "…"
+
+
 #: Phones' clocks drift; a count stamped a little ahead of the server's clock is not "in the future".
 CLOCK_SKEW = timedelta(minutes=2)
 
@@ -62,6 +79,7 @@ class CheckedCount:
     fingerprint: str
     observed_ts: float
     record: ObserverCount
+    client_report_id: str = ""  # the id the client knows it by (its own, or the derived one)
 
 
 def _text(item: Mapping[str, Any], key: str, errors: list[ItemError], *, required: bool) -> str | None:
@@ -71,7 +89,10 @@ def _text(item: Mapping[str, Any], key: str, errors: list[ItemError], *, require
             errors.append(ItemError("missing", key, f"{key} is required"))
         return None
     if not isinstance(value, str):
-        errors.append(ItemError("type", key, f"{key} must be text, got {json.dumps(value)}"))
+        errors.append(ItemError("type", key, f"{key} must be text, got {show(value)}"))
+        return None
+    if len(value) > MAX_TEXT:
+        errors.append(ItemError("too_long", key, f"{key} is longer than {MAX_TEXT} characters", {"max": MAX_TEXT}))
         return None
     return value.strip()
 
@@ -82,10 +103,10 @@ def _integer(item: Mapping[str, Any], key: str, errors: list[ItemError], *, requ
         if required:
             errors.append(ItemError("missing", key, f"{key} is required"))
         return None
-    if isinstance(value, str) and re.fullmatch(r"\s*-?\d+\s*", value):  # CSV cells are text
+    if isinstance(value, str) and INTEGER_TEXT.fullmatch(value):  # CSV cells are text
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        errors.append(ItemError("type", key, f"{key} must be a whole number, got {json.dumps(value)}"))
+        errors.append(ItemError("type", key, f"{key} must be a whole number, got {show(value)}"))
         return None
     if value < 0:
         errors.append(ItemError("negative", key, f"{key} cannot be negative ({value})", {"value": value}))
@@ -136,16 +157,26 @@ def check_count(
     history: Mapping[tuple[str, str], Sequence[PriorCount]],
     now: datetime,
     observer: str,
+    token_id: str = "",
 ) -> CheckedCount | list[ItemError]:
-    """One item of a request: a CheckedCount, or every problem found with it."""
+    """One item of a request: a CheckedCount, or every problem found with it.
+
+    The registry is the only source of the station's `registered`, region and the election: a body may
+    repeat them (a phone shows what it was told), but one that disagrees is refused, never taken. The
+    record names `observer` (the token's holder) and `token_id`; the body's own `observer` is a note.
+    A `report_id` the client chose is scoped to its token (`<token_id>:<report_id>` on the topic), so
+    nobody can claim another's ids; one derived from the content needs no scope.
+    """
     if not isinstance(item, Mapping):
         return [ItemError("type", None, f"each count must be a JSON object, got {type(item).__name__}")]
     errors: list[ItemError] = []
-    for key in sorted(set(item) - FIELDS):
-        errors.append(ItemError("unknown_field", key, f"unknown field {key!r}; known: {', '.join(sorted(FIELDS))}"))
+    for key in sorted(set(item) - FIELDS)[:MAX_UNKNOWN]:  # a few name the mistake; 100,000 would be an echo
+        errors.append(
+            ItemError("unknown_field", key[:MAX_TEXT], f"unknown field {show(key)}; known: {', '.join(sorted(FIELDS))}")
+        )
     kind = item.get("type")
     if kind is not None and kind != "observer_count":
-        errors.append(ItemError("type", "type", f"type must be 'observer_count', got {json.dumps(kind)}"))
+        errors.append(ItemError("type", "type", f"type must be 'observer_count', got {show(kind)}"))
     given_election = _text(item, "election", errors, required=False)
     if given_election is not None and given_election != election.election:
         errors.append(
@@ -165,9 +196,7 @@ def check_count(
     voted = _integer(item, "voted", errors, required=True)
     source = item.get("source", "tally")
     if source not in SOURCES:
-        errors.append(
-            ItemError("bad_source", "source", f"source must be 'tally' or 'commission', got {json.dumps(source)}")
-        )
+        errors.append(ItemError("bad_source", "source", f"source must be 'tally' or 'commission', got {show(source)}"))
     report_id = _text(item, "report_id", errors, required=False)
     if report_id is not None and not REPORT_ID.match(report_id):
         errors.append(ItemError("bad_report_id", "report_id", "report_id must be 1-100 letters, digits or . _ : -"))
@@ -193,7 +222,17 @@ def check_count(
                     {"station_region": station.region},
                 )
             )
-    if station is not None and registered is None:
+    if station is not None and registered is not None and registered != station.registered:
+        errors.append(
+            ItemError(
+                "registered_mismatch",
+                "registered",
+                f"station {station.station} has {station.registered} voters on the list in the registry, "
+                f"not {registered}; leave registered out, or ask your coordinator to correct the registry",
+                {"registered": registered, "station_registered": station.registered},
+            )
+        )
+    if station is not None:
         registered = station.registered
     if registered is not None and voted is not None and voted > registered:
         errors.append(
@@ -232,7 +271,8 @@ def check_count(
         return errors or [ItemError("invalid", None, "the count is incomplete")]
 
     ts = observed.timestamp()
-    rid = report_id or derive_report_id(election.election, station.station, str(source), ts, registered, voted)
+    client_rid = report_id or derive_report_id(election.election, station.station, str(source), ts, registered, voted)
+    rid = f"{token_id}:{report_id}" if report_id and token_id else client_rid
     for prior in history.get((station.station, str(source)), ()):
         if prior.report_id == rid:
             continue
@@ -271,15 +311,17 @@ def check_count(
     record = ObserverCount(
         election=election.election,
         station=station.station,
-        region=region or station.region,
+        region=station.region,
         region_code=station.region_code,
         observed_at=observed,
         received_at=(received or now).astimezone(election.tz).replace(microsecond=0),
         registered=registered,
         voted=voted,
         source="tally" if source == "tally" else "commission",
-        observer=name or observer,
+        observer=observer,
         report_id=rid,
+        token_id=token_id or None,
+        observer_note=name if name and name != observer else None,
     )
     content = {
         "election": record.election,
@@ -291,4 +333,4 @@ def check_count(
         "observed_ts": round(ts),
     }
     fingerprint = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:32]
-    return CheckedCount(station, record.source, rid, fingerprint, ts, record)
+    return CheckedCount(station, record.source, rid, fingerprint, ts, record, client_rid)

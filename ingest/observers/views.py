@@ -6,8 +6,6 @@ a normal answer), so a phone, a script and the form all read errors the same way
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import time
@@ -20,10 +18,11 @@ from typing import Any
 import yaml
 from aiohttp import web
 
+from ingest.observers.bodies import BodyError, read_csv, read_json
 from ingest.observers.errors import NotDurableError
 from ingest.observers.metrics import ROUTES
 from ingest.observers.tokens import AuthError, TokenRecord
-from ingest.observers.typedefs import ELECTION, INTAKE, LIMITER, METRICS, PUBLISHER, SETTINGS
+from ingest.observers.typedefs import AUTH_LIMITER, ELECTION, INTAKE, LIMITER, METRICS, PUBLISHER, SETTINGS
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -50,6 +49,8 @@ async def errors_and_metrics(request: web.Request, handler: Handler) -> web.Stre
         for name in ("Allow",):
             if name in exc.headers:
                 response.headers[name] = exc.headers[name]
+    except BodyError as exc:
+        response = error(exc.status, exc.code, exc.message)
     except NotDurableError as exc:
         log.error("could not make a report durable: %s", exc)
         response = error(503, "not_stored", f"nothing was stored, send again shortly: {exc}", {"Retry-After": "5"})
@@ -63,21 +64,25 @@ def middlewares() -> list[Any]:
     return [errors_and_metrics]
 
 
+def _too_many(request: web.Request, wait: float, whose: str) -> web.Response:
+    request.app[METRICS].rate_limited.inc()
+    seconds = max(1, round(wait + 0.5))
+    return error(429, "rate_limited", f"too many requests {whose}; retry in {seconds} s", {"Retry-After": str(seconds)})
+
+
 def _authorise(request: web.Request) -> TokenRecord | web.Response:
+    """The request's token, or the answer: 401, or 429 once its address (without a valid token) or
+    its token (with one) has made too many requests."""
     try:
         token = request.app[INTAKE].authenticate(request.headers.get("Authorization"))
     except AuthError as exc:
+        wait = request.app[AUTH_LIMITER].take(request.remote or "?")
+        if wait > 0:
+            return _too_many(request, wait, "without a valid token from your address")
         return error(401, "unauthorized", str(exc), {"WWW-Authenticate": 'Bearer realm="turnout-watch"'})
     wait = request.app[LIMITER].take(token.token_id)
     if wait > 0:
-        request.app[METRICS].rate_limited.inc()
-        seconds = max(1, round(wait + 0.5))
-        return error(
-            429,
-            "rate_limited",
-            f"too many requests for this token; retry in {seconds} s",
-            {"Retry-After": str(seconds)},
-        )
+        return _too_many(request, wait, "for this token")
     return token
 
 
@@ -101,11 +106,7 @@ async def post_counts(request: web.Request) -> web.Response:
     token = _authorise(request)
     if isinstance(token, web.Response):
         return token
-    raw = await request.read()
-    try:
-        body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return error(400, "bad_json", f"the body is not JSON: {exc}")
+    body = read_json(await request.read(), request.content_type, request.charset)
     items = body if isinstance(body, list) else [body]
     return await _submit(request, token, items)
 
@@ -114,20 +115,8 @@ async def post_counts_csv(request: web.Request) -> web.Response:
     token = _authorise(request)
     if isinstance(token, web.Response):
         return token
-    raw = await request.read()
-    try:
-        text = raw.decode("utf-8-sig")
-        reader = csv.DictReader(io.StringIO(text))
-        items: list[Any] = []
-        lines: list[int] = []
-        for row in reader:
-            if None in row:
-                return error(400, "bad_csv", f"line {reader.line_num} has more cells than the header")
-            items.append({k.strip(): v.strip() for k, v in row.items() if k and v is not None and v.strip()})
-            lines.append(reader.line_num)
-    except (UnicodeDecodeError, csv.Error) as exc:
-        return error(400, "bad_csv", f"the body is not UTF-8 CSV with a header row: {exc}")
-    return await _submit(request, token, items, lines)
+    items, lines = read_csv(await request.read(), request.content_type, request.charset)
+    return await _submit(request, token, list(items), lines)
 
 
 async def get_station(request: web.Request) -> web.Response:

@@ -84,17 +84,25 @@ async def test_csv_upload_reports_lines(intake: IntakeClient) -> None:
         "station,observed_at,voted,source,registered\n"
         "75-0001,2022-11-20T10:00:00+06:00,300,tally,\n"
         "75-0002,2022-11-20T10:00:00+06:00,9999,tally,\n"
-        "71-0001,2022-11-20T10:00:00+06:00,200,commission,1810\n"
+        "71-0001,2022-11-20T10:00:00+06:00,200,commission,1800\n"  # the registry's figure, repeated
+        "75-0002,2022-11-20T10:00:00+06:00,9,tally,10\n"  # a forged list size: not the registry's 1500
     )
     headers = {**intake.auth("all"), "Content-Type": "text/csv"}
     async with http.post("/v1/counts.csv", data=text.encode(), headers=headers) as response:
         body = await response.json()
         assert response.status == 200
-    assert [(i["line"], i["status"]) for i in body["items"]] == [(2, "accepted"), (3, "rejected"), (4, "accepted")]
+    assert [(i["line"], i["status"]) for i in body["items"]] == [
+        (2, "accepted"),
+        (3, "rejected"),
+        (4, "accepted"),
+        (5, "rejected"),
+    ]
     assert codes(body["items"][1]) == {"exceeds_registered"}
+    assert codes(body["items"][3]) == {"registered_mismatch"}
+    assert body["items"][3]["errors"][0]["params"] == {"registered": 10, "station_registered": 1500}
     async with http.get("/v1/stations/71-0001", headers=intake.auth("obs2")) as response:
         view = await response.json()
-    assert view["region_code"] == "KZ-71" and view["last"]["commission"]["registered"] == 1810
+    assert view["region_code"] == "KZ-71" and view["last"]["commission"]["registered"] == 1800
     assert view["last"]["tally"] is None
     async with http.get("/v1/stations/71-0001", headers=intake.auth("obs1")) as response:
         assert response.status == 403
@@ -130,7 +138,9 @@ async def test_malformed_requests_get_json_errors(
             error = (await response.json())["error"]
             return response.status, error["code"], error["message"]
 
-    status, code, message = await answer("POST", "/v1/counts", data=b"{", headers=auth)
+    json_auth = {**auth, "Content-Type": "application/json"}
+    csv_auth = {**auth, "Content-Type": "text/csv"}
+    status, code, message = await answer("POST", "/v1/counts", data=b"{", headers=json_auth)
     assert (status, code) == (400, "bad_json") and message.startswith("the body is not JSON")
     assert await answer("POST", "/v1/counts", json=[], headers=auth) == (400, "empty", "no counts in the request")
     assert await answer("POST", "/v1/counts", json=[{}, {}, {}], headers=auth) == (
@@ -138,12 +148,12 @@ async def test_malformed_requests_get_json_errors(
         "too_many",
         "3 counts in one request; at most 2",
     )
-    assert await answer("POST", "/v1/counts.csv", data=b"station,voted\n1,2,3\n", headers=auth) == (
+    assert await answer("POST", "/v1/counts.csv", data=b"station,voted\n1,2,3\n", headers=csv_auth) == (
         400,
         "bad_csv",
         "line 2 has more cells than the header",
     )
-    status, code, message = await answer("POST", "/v1/counts.csv", data=b"station,voted\n\xff,2\n", headers=auth)
+    status, code, message = await answer("POST", "/v1/counts.csv", data=b"station,voted\n\xff,2\n", headers=csv_auth)
     assert (status, code) == (400, "bad_csv") and "not UTF-8 CSV" in message
     assert await answer("GET", "/nope") == (404, "not_found", "404: Not Found")
     async with http.get("/v1/counts") as response:

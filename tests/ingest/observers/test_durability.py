@@ -8,17 +8,22 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import pytest
 
-from tests.support.intake import Intake, make_settings, read_topic, running_intake
-from turnout_watch.services.broker import EmbeddedBroker, launch_broker
+from tests.support.intake import Intake, make_settings, prepare_registry, read_topic, running_intake
+from tests.support.paths import DAY_2022
+from turnout_watch.core.settings import Settings
+from turnout_watch.core.topics import TopicNames
+from turnout_watch.services.broker import EmbeddedBroker, free_port, launch_broker
 
 pytestmark = pytest.mark.integration
 
@@ -35,6 +40,14 @@ def own_broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
     running.stop()
 
 
+class Served(Protocol):
+    """An intake listening on `url` (in this process, or a `turnout-watch observers serve` child)."""
+
+    url: str
+
+    def auth(self, name: str) -> dict[str, str]: ...
+
+
 def nth_count(station: str, n: int) -> dict[str, Any]:
     """The station's n-th count of the day: a minute later and one voter more than the one before."""
     return {
@@ -45,13 +58,13 @@ def nth_count(station: str, n: int) -> dict[str, Any]:
     }
 
 
-async def health(http: aiohttp.ClientSession, env: Intake) -> dict[str, Any]:
+async def health(http: aiohttp.ClientSession, env: Served) -> dict[str, Any]:
     async with http.get(f"{env.url}/healthz") as response:
         result: dict[str, Any] = await response.json()
         return result
 
 
-async def wait_drained(http: aiohttp.ClientSession, env: Intake, timeout: float = 30) -> None:
+async def wait_drained(http: aiohttp.ClientSession, env: Served, timeout: float = 30) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while asyncio.get_running_loop().time() < deadline:
         state = await health(http, env)
@@ -61,7 +74,7 @@ async def wait_drained(http: aiohttp.ClientSession, env: Intake, timeout: float 
     raise AssertionError(f"spool not drained in {timeout} s: {await health(http, env)}")
 
 
-async def post_one(http: aiohttp.ClientSession, env: Intake, body: dict[str, Any]) -> dict[str, Any]:
+async def post_one(http: aiohttp.ClientSession, env: Served, body: dict[str, Any]) -> dict[str, Any]:
     async with http.post(f"{env.url}/v1/counts", json=body, headers=env.auth("all")) as response:
         assert response.status == 200, await response.text()
         answer = await response.json()
@@ -70,8 +83,15 @@ async def post_one(http: aiohttp.ClientSession, env: Intake, body: dict[str, Any
         return item
 
 
+def client_id(record: dict[str, Any]) -> str:
+    """The report_id the client chose (the topic's is scoped to the token: `<token_id>:<report_id>`)."""
+    token_id, _, report_id = str(record["report_id"]).partition(":")
+    assert token_id == record["token_id"], record
+    return report_id
+
+
 def assert_exactly_once_in_order(records: list[dict[str, Any]], accepted: set[str]) -> None:
-    ids = [r["report_id"] for r in records]
+    ids = [client_id(r) for r in records]
     assert len(ids) == len(set(ids)), "a report reached the topic twice"
     assert set(ids) == accepted, f"lost: {sorted(accepted - set(ids))[:5]}, extra: {sorted(set(ids) - accepted)[:5]}"
     by_station: dict[str, list[int]] = defaultdict(list)
@@ -146,3 +166,107 @@ async def test_broker_restarted_spool_survives_server_restart_and_drains(
             assert_exactly_once_in_order(records, {f"75-0001-{n}" for n in range(6, 21)})
         finally:
             restarted.stop()
+
+
+class Server:
+    """`turnout-watch observers serve` as a real process on the test's data dir, to be SIGKILLed."""
+
+    def __init__(self, settings: Settings, tokens: dict[str, str], log_path: Path) -> None:
+        self.settings, self.tokens, self.log_path = settings, tokens, log_path
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def auth(self, name: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[name]}"}
+
+    async def start(self) -> None:
+        env = {**os.environ, "TURNOUT_WATCH_TOPIC_PREFIX": self.settings.topic_prefix,
+               "TURNOUT_WATCH_DATA_DIR": str(self.settings.data_dir), "TURNOUT_WATCH_OBSERVERS_RATE": "100000",
+               "TURNOUT_WATCH_OBSERVERS_BURST": "100000", "TURNOUT_WATCH_OBSERVERS_PUBLISH_TIMEOUT": "1.0"}  # fmt: skip
+        cmd = [sys.executable, "-m", "turnout_watch.cli", "--broker", self.settings.broker or "", "observers", "serve",
+               "--day", str(DAY_2022), "--port", str(self.port)]  # fmt: skip
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = asyncio.get_running_loop().time() + 30
+        async with aiohttp.ClientSession() as http:
+            while True:
+                try:
+                    async with http.get(f"{self.url}/healthz") as response:
+                        if response.status == 200:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                assert self.process.poll() is None, self.log_path.read_text()
+                assert asyncio.get_running_loop().time() < deadline, "server did not start"
+                await asyncio.sleep(0.2)
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+
+async def post_until_killed(http: aiohttp.ClientSession, server: Server, station: str, sent: list[str]) -> None:
+    n = 0
+    while True:
+        n += 1
+        sent.append(f"{station}-{n}")
+        try:
+            async with http.post(
+                f"{server.url}/v1/counts", json=nth_count(station, n), headers=server.auth("all")
+            ) as r:
+                assert r.status == 200, await r.text()
+        except aiohttp.ClientError:
+            return
+
+
+async def resend_all(http: aiohttp.ClientSession, server: Server, sent: list[str]) -> None:
+    """Every count ever sent, again, as phones that never heard back (or did) would: each is taken once."""
+    for report_id in sorted(sent, key=lambda rid: (rid.rsplit("-", 1)[0], int(rid.rsplit("-", 1)[1]))):
+        station, n = report_id.rsplit("-", 1)
+        item = await post_one(http, server, nth_count(station, int(n)))
+        assert item["status"] == "accepted", item
+
+
+@pytest.mark.parametrize("pause_broker", [False, True], ids=["broker-up", "broker-paused"])
+async def test_intake_sigkilled_mid_stream_leaves_no_duplicate(
+    own_broker: EmbeddedBroker, tmp_path: Path, pause_broker: bool
+) -> None:
+    """Issue 13: a crash between the broker's ack and the SQLite commit, and uncertain sends re-sent
+    blindly after a restart while the paused broker also writes the original, doubled counts. The
+    intake is SIGKILLed mid-stream (with the broker answering, or paused so sends hang in limbo),
+    started again, and every count is sent again: each is on the topic exactly once, in order."""
+    settings = make_settings(own_broker.bootstrap, tmp_path)
+    server = Server(settings, prepare_registry(settings), tmp_path / "serve.log")
+    sent: list[str] = []
+    try:
+        await server.start()
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as http:
+            posters = [asyncio.create_task(post_until_killed(http, server, s, sent)) for s in STATIONS]
+            await asyncio.sleep(1.5)
+            if pause_broker:
+                os.kill(own_broker.process.pid, signal.SIGSTOP)
+                await asyncio.sleep(0.5)
+            server.kill()
+            await asyncio.gather(*posters)
+        await server.start()  # the broker may still be paused: the spool takes over
+        if pause_broker:
+            await asyncio.sleep(0.5)
+            os.kill(own_broker.process.pid, signal.SIGCONT)
+        async with aiohttp.ClientSession() as http:
+            await resend_all(http, server, sent)
+            await wait_drained(http, server, 60)
+        records = await read_topic(own_broker.bootstrap, TopicNames.from_settings(settings).observer_counts, len(sent))
+        assert len(sent) > 40
+        assert_exactly_once_in_order(records, set(sent))
+        log = server.log_path.read_text()
+        assert "were being published when the intake stopped" in log, log  # the crash window was hit
+        assert "uncertain sends had landed" in log, log  # and checked against the topic
+    finally:
+        server.stop()

@@ -87,3 +87,28 @@ def test_every_answer_matches_the_document(api_schema: Any) -> None:
 
 def test_document_is_served_as_written(api_schema: Any) -> None:
     assert api_schema.raw_schema == yaml.safe_load(_openapi_text())
+
+
+def test_document_agrees_with_the_validating_code() -> None:
+    """The document cannot drift from the code that validates: the fields `check_count` knows are the
+    CountIn properties, every error code the intake can give is in the ItemError enum, every field the
+    published record can carry is a CountRecord property, and each body status the views give is documented."""
+    import re
+    from pathlib import Path
+
+    from ingest.observers import validation
+    from turnout_watch.core.records import OBSERVER_COUNT_KEYS
+
+    doc = yaml.safe_load(_openapi_text())
+    schemas = doc["components"]["schemas"]
+    assert set(schemas["CountIn"]["properties"]) == validation.FIELDS
+    assert schemas["CountIn"]["properties"]["station"]["maxLength"] == validation.MAX_TEXT
+    package = Path(validation.__file__).parent
+    used = set()
+    for module in ("validation.py", "intake.py"):
+        used |= set(re.findall(r'ItemError\(\s*"([a-z_]+)"', (package / module).read_text()))
+    assert used and used <= set(schemas["ItemError"]["properties"]["code"]["enum"])
+    assert set(schemas["CountRecord"]["properties"]) == OBSERVER_COUNT_KEYS
+    statuses = set(re.findall(r"BodyError\((\d{3})", (package / "bodies.py").read_text()))
+    for path in ("/v1/counts", "/v1/counts.csv"):
+        assert statuses <= set(doc["paths"][path]["post"]["responses"]), path

@@ -73,7 +73,14 @@ def problems(result: CheckedCount | list[ItemError]) -> set[tuple[str, str | Non
         ({"voted": "-3"}, {("negative", "voted")}),
         ({"voted": 1_000_001}, {("too_large", "voted")}),
         ({"voted": 2375}, {("exceeds_registered", "voted")}),  # the station's 2374 on the list
-        ({"registered": 700}, {("exceeds_registered", "voted")}),  # the count's own figure wins
+        ({"registered": 700}, {("registered_mismatch", "registered")}),  # the registry's 2374 wins
+        ({"registered": 1_000_000, "voted": 900_000}, {("registered_mismatch", "registered"),
+                                                       ("exceeds_registered", "voted")}),
+        ({"registered": 10, "voted": 9}, {("registered_mismatch", "registered")}),
+        ({"voted": "1" + "0" * 5000}, {("type", "voted")}),  # past int()'s digit limit: not a 500
+        ({"voted": "٣"}, {("type", "voted")}),  # an Arabic-Indic digit: int() reads it, we do not
+        ({"station": "7" * 5000}, {("too_long", "station")}),
+        ({"observer": "x" * 201}, {("too_long", "observer")}),
         ({"registered": "lots"}, {("type", "registered")}),
         ({"source": "exit_poll"}, {("bad_source", "source")}),
         ({"report_id": "has a space"}, {("bad_report_id", "report_id")}),
@@ -101,7 +108,6 @@ def test_an_item_that_is_not_an_object(item: Any) -> None:
         {"voted": " 812 ", "registered": "2374"},
         {"voted": 0},
         {"voted": 2374},  # everyone on the list
-        {"registered": 3000, "voted": 2375},
         {"region": "Алматы"},  # another spelling of the station's region
         {"region": "KZ-75"},
         {"observed_at": "2022-11-20T07:00:00+06:00"},  # the hours include both ends
@@ -172,4 +178,27 @@ def test_fingerprint_is_the_count_not_who_sent_it_or_when() -> None:
     same_instant = valid(check(count(observed_at="2022-11-20T11:00:00+05:00")))  # 12:00 at +06:00
     assert same_instant.fingerprint == first.fingerprint
     assert valid(check(count(voted=801))).fingerprint != first.fingerprint
-    assert valid(check(count(registered=2400))).fingerprint != first.fingerprint
+    assert valid(check(count(registered=2374))).fingerprint == first.fingerprint  # the registry's, repeated
+
+
+def test_a_clients_report_id_is_scoped_to_its_token() -> None:
+    def scoped(token_id: str) -> CheckedCount:
+        return valid(
+            check_count(count(report_id="phone-1"), election=ELECTION, stations=STATIONS, history={}, now=AFTER_CLOSE,
+                        observer="obs-1", token_id=token_id)
+        )  # fmt: skip
+
+    mine, theirs = scoped("aaaaaaaaaaaa"), scoped("bbbbbbbbbbbb")
+    assert (mine.report_id, theirs.report_id) == ("aaaaaaaaaaaa:phone-1", "bbbbbbbbbbbb:phone-1")
+    assert mine.client_report_id == theirs.client_report_id == "phone-1"
+    assert mine.record.report_id == mine.report_id and mine.record.token_id == "aaaaaaaaaaaa"
+    derived = valid(check(count()))
+    assert derived.report_id == derived.client_report_id and derived.report_id.startswith("r-")
+
+
+def test_error_messages_quote_at_most_a_little_of_a_value() -> None:
+    nested: Any = "x"
+    for _ in range(900):  # deep enough to break json.dumps' recursion on a small stack, if it recursed
+        nested = [nested]
+    result = check(count(station={"a": nested}, voted=["y" * 10_000]))
+    assert isinstance(result, list) and all(len(e.message) < 200 for e in result)
