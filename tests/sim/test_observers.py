@@ -115,4 +115,6 @@ async def test_simulated_day_posted_through_the_api_arrives_exactly_once(
         assert (again.accepted, again.duplicates) == (0, 50)
         records = await read_topic(broker.bootstrap, env.topic, len(events))
     assert len(records) == len(events)
-    assert sorted(r["report_id"] for r in records) == sorted(e["report_id"] for e in events)
+    # each id is scoped to the token that sent it (`<token_id>:<the phone's id>`), so no one can pre-claim another's
+    assert all(r["report_id"] == f"{r['token_id']}:{r['report_id'].split(':', 1)[1]}" for r in records)
+    assert sorted(r["report_id"].split(":", 1)[1] for r in records) == sorted(e["report_id"] for e in events)
