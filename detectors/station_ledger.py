@@ -23,7 +23,7 @@ import numpy.typing as npt
 from detectors.alert_book import AlertBook
 from detectors.config import DetectorConfig
 from detectors.observer_estimates import STATS
-from detectors.rules.observers import ProtocolAboveTally, StationBatch
+from detectors.rules.observers import ProtocolAboveTally, StationBatch, flag_stations
 from turnout_watch.core.records import Flag, ObserverCount, StationRow
 
 FloatArray = npt.NDArray[np.float64]
@@ -93,7 +93,6 @@ class StationLedger:
         """Take counts (in any order, any number of times); return what changed."""
         update = LedgerUpdate()
         sums: dict[Bucket, list[float]] = {}
-        touched: set[tuple[str, float]] = set()
         election = self.election
         width = len(STATS)
         for item in rows:
@@ -115,7 +114,20 @@ class StationLedger:
                 update.ignored += 1
                 continue
             self.latest[key] = row
-            touched.add((row.station, bucket))
+            tally = row if row.source == "tally" else self.latest.get((row.station, bucket, "tally"))
+            commission = row if row.source == "commission" else self.latest.get((row.station, bucket, "commission"))
+            if tally is not None and commission is not None:  # compared after every change, in arrival order
+                update.comparisons.append(
+                    StationComparison(
+                        election,
+                        row.station,
+                        tally.region_code,
+                        bucket,
+                        tally.registered,
+                        tally.voted,
+                        commission.voted,
+                    )
+                )
             if row.source != "tally":
                 continue
             delta = sums.setdefault((election, row.region_code, bucket), [0.0] * width)
@@ -126,15 +138,6 @@ class StationLedger:
                 for i, v in enumerate(_row(old)):
                     before[i] -= v
         update.deltas = {k: np.array(v) for k, v in sums.items() if any(v)}
-        for station, bucket in sorted(touched):
-            tally = self.latest.get((station, bucket, "tally"))
-            commission = self.latest.get((station, bucket, "commission"))
-            if tally and commission:
-                update.comparisons.append(
-                    StationComparison(
-                        election, station, tally.region_code, bucket, tally.registered, tally.voted, commission.voted
-                    )
-                )
         return update
 
 
@@ -164,7 +167,15 @@ class StationChecker:
         self.alerts = AlertBook()
 
     def check(self, comparisons: list[StationComparison], tz: Any = None) -> list[Flag]:
-        rule = ProtocolAboveTally()
-        raised = rule.flags(StationBatch(comparisons, self.names, tz), self.config)
-        published, _ = self.alerts.admit(raised, [c.station for c in comparisons], (rule.detector,))
+        """Flags of `comparisons`, taken one by one in the order they came (a station's later comparison
+        can resolve its earlier anomaly): the same flags however the counts were cut into batches."""
+        rule, cfg = ProtocolAboveTally(), self.config
+        raised = rule.flags(StationBatch(comparisons, self.names, tz), cfg)
+        hits = [id(c) for c, _ in flag_stations(comparisons, cfg.protocol_min_voters, cfg.protocol_min_share)]
+        flag_of = dict(zip(hits, raised, strict=True))
+        published: list[Flag] = []
+        for comparison in comparisons:
+            flag = flag_of.get(id(comparison))
+            admitted, _ = self.alerts.admit([] if flag is None else [flag], (comparison.station,), (rule.detector,))
+            published += admitted
         return published
