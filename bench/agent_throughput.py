@@ -1,14 +1,16 @@
-"""How many releases per second one Faust worker turns into flags, updates and metrics.
+"""How many releases (and region figures) per second one Faust worker turns into flags, updates and
+metrics, against a raw consumer of the same records.
 
-Starts the embedded broker and one worker, times the worker's start-up (until it processed a first
-release), then publishes N synthetic releases (20 regions + national each, spread over E elections so
-the per-election trackers see realistic histories) and times until the worker group committed them
-all (offsets are committed every 0.5 s, so small runs overstate the time), by the true partition ends
-(bench/drain.py: tansu's ListOffsets answers low). Reproduce:
+Each repeat publishes N synthetic releases (20 regions + national each, spread over E elections so the
+per-election trackers see realistic histories) onto fresh topics of one broker, starts one worker on
+them and times it until it processed exactly N (its events counter) and its group committed them at
+the true partition ends (bench/harness.py); then the reference reads the same records with a plain
+aiokafka consumer and `json.loads`. Interleaved `--repeat` times; medians, spread and the worker/raw
+ratio in figures are printed. Reproduce:
 
-    .venv/bin/python bench/agent_throughput.py --releases 20000 --elections 200
+    .venv/bin/python bench/agent_throughput.py --releases 20000 --elections 200 --repeat 3
 
-Prints one JSON line.
+Prints a table on stderr and one JSON line on stdout; `--profile DIR` samples the worker with py-spy.
 """
 
 from __future__ import annotations
@@ -17,18 +19,14 @@ import argparse
 import asyncio
 import json
 import tempfile
-import time
-import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
-from aiokafka import AIOKafkaProducer
-from drain import wait_drained  # bench/drain.py: true ends, not tansu's low ListOffsets
+from harness import print_report, raw_consume, report, worker_run
 
 from detectors.tracker import Release
-from turnout_watch.core.settings import load_settings
-from turnout_watch.services.pipeline import LocalPipeline
+from turnout_watch.services.broker import launch_broker
 
 CODES = [f"KZ-{n}" for n in (10, 11, 15, 19, 23, 27, 31, 33, 35, 39, 43, 47, 55, 59, 61, 62, 63, 71, 75, 79)]
 
@@ -49,53 +47,37 @@ def synthetic_releases(releases: int, elections: int, seed: int = 7) -> list[Rel
     return out
 
 
-async def main(args: argparse.Namespace) -> dict[str, float | int]:
-    settings = load_settings(
-        topic_prefix=f"bench{uuid.uuid4().hex[:6]}.",
-        metrics_port=0,
-        data_dir=Path(tempfile.mkdtemp(prefix="tw-bench-")),
-    )
+async def main(args: argparse.Namespace) -> dict[str, object]:
     releases = synthetic_releases(args.releases, args.elections)
-    pipeline = LocalPipeline(settings, workers=1)
-    await pipeline.start()
-    assert pipeline.topics is not None
-    topic = pipeline.topics.releases
+    records = [(r.election.encode(), json.dumps(r.to_dict()).encode()) for r in releases]
+    figures = sum(len(r.turnout) for r in releases) / len(releases)
+    data = Path(tempfile.mkdtemp(prefix="tw-bench-"))
+    broker = await asyncio.to_thread(launch_broker, log_path=data / "broker.log")
+    runs: dict[str, list[float]] = {"worker_figures_per_s": [], "raw_figures_per_s": [], "worker_releases_per_s": []}
     try:
-        producer = AIOKafkaProducer(
-            bootstrap_servers=pipeline.bootstrap, acks="all", linger_ms=20, max_batch_size=1 << 20
-        )
-        await producer.start()
-        # Phase 1: worker start-up, until it has processed one release (consumer group joined).
-        t0 = time.perf_counter()
-        warmup = Release("bench-warmup", releases[0].as_of, releases[0].published_at, releases[0].turnout)
-        await producer.send_and_wait(topic, json.dumps(warmup.to_dict()).encode(), key=b"bench-warmup")
-        await wait_drained(pipeline.bootstrap, settings.app_id, [topic], settings.partitions, timeout=120)
-        startup = time.perf_counter() - t0
-        # Phase 2: the burst. Publishing outpaces the agent, so the drain time measures the agent.
-        t1 = time.perf_counter()
-        futures = [
-            await producer.send(topic, json.dumps(r.to_dict()).encode(), key=r.election.encode()) for r in releases
-        ]
-        await asyncio.gather(*futures)
-        publish = time.perf_counter() - t1
-        await wait_drained(pipeline.bootstrap, settings.app_id, [topic], settings.partitions, timeout=600)
-        total = time.perf_counter() - t1
-        await producer.stop()
+        for i in range(args.repeat):
+            profile = args.profile / f"releases-{i}.txt" if args.profile else None
+            run = await worker_run(
+                records, bootstrap=broker.bootstrap, topic="releases", stream="releases", profile=profile
+            )
+            topics, settings = run["topics"], run["settings"]
+            raw = await raw_consume(broker.bootstrap, topics.releases, settings.partitions, len(records))
+            runs["worker_releases_per_s"].append(run["rate"])
+            runs["worker_figures_per_s"].append(run["rate"] * figures)
+            runs["raw_figures_per_s"].append(raw * figures)
     finally:
-        pipeline.stop()
-    return {
-        "releases": len(releases),
-        "region_figures": sum(len(r.turnout) for r in releases),
-        "worker_startup_seconds": round(startup, 2),
-        "publish_seconds": round(publish, 2),
-        "seconds_until_all_committed": round(total, 2),
-        "releases_per_second": round(len(releases) / total, 1),
-        "region_figures_per_second": round(sum(len(r.turnout) for r in releases) / total, 1),
-    }
+        broker.stop()
+    return report(
+        f"releases through one worker ({len(records)} releases, {figures:.0f} figures each)",
+        runs,
+        ratio=("worker_figures_per_s", "raw_figures_per_s"),
+    )
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--releases", type=int, default=20000)
     parser.add_argument("--elections", type=int, default=200)
-    print(json.dumps(asyncio.run(main(parser.parse_args()))))
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--profile", type=Path, default=None, help="write py-spy raw stacks of each worker run here")
+    print_report(asyncio.run(main(parser.parse_args())))

@@ -1,15 +1,17 @@
-"""How many observer counts per second one Faust worker takes through both hops, committed.
+"""How many observer counts per second one Faust worker takes through both hops, against a raw consumer.
 
-Starts the embedded broker and one worker, warms it up with one count, then publishes N counts of S
-stations (keyed by station, as the intake does; a tenth of them corrections of an earlier count) for
-one election, and times until the worker group committed the counts topic and the second hop's topic
-(the per-election topic the counts agent writes and the election's agent reads), by true partition
-ends (bench/drain.py). Runs against whichever turnout-watch is on the path, so the same script gives a
-before/after (PYTHONPATH=<old checkout>). Reproduce:
+Each repeat publishes N counts of S stations for one election (keyed by station, as the intake does; a
+tenth of them corrections of an earlier count) onto fresh topics of one broker, then starts one worker
+on them and times it until it processed exactly N counts and its group committed both hops — the
+counts topic and the per-election topic the counts hop writes and the election's agent reads — at
+their true ends (bench/harness.py). Each worker run is followed by the reference on the same records:
+a plain aiokafka consumer doing `json.loads` on each. Interleaved, `--repeat` times; medians, spread
+and the worker/raw ratio are printed. Also checked: the second hop's records hold exactly N counts.
+Runs against whichever turnout-watch is on the path (PYTHONPATH=<old checkout> for a before). Reproduce:
 
-    .venv/bin/python bench/observer_throughput.py --counts 100000 --stations 10000
+    .venv/bin/python bench/observer_throughput.py --counts 200000 --stations 10000 --repeat 3
 
-Prints one JSON line.
+Prints a table on stderr and one JSON line on stdout; `--profile DIR` samples the worker with py-spy.
 """
 
 from __future__ import annotations
@@ -19,22 +21,19 @@ import asyncio
 import json
 import random
 import tempfile
-import time
-import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from aiokafka import AIOKafkaProducer
-from drain import wait_drained
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from harness import print_report, raw_consume, report, worker_run
 
-from turnout_watch.core.settings import load_settings
-from turnout_watch.services.pipeline import LocalPipeline
+from turnout_watch.services.broker import launch_broker
 
 CODES = [f"KZ-{n}" for n in (10, 11, 15, 19, 23, 27, 31, 33, 35, 39, 43, 47, 55, 59, 61, 62, 63, 71, 75, 79)]
 TZ = timezone(timedelta(hours=5))
 
 
-def counts(n: int, stations: int, seed: int = 3) -> list[tuple[bytes, bytes]]:
+def counts(n: int, stations: int, election: str = "bench-observers", seed: int = 3) -> list[tuple[bytes, bytes]]:
     rng = random.Random(seed)
     start = datetime(2024, 10, 6, 8, tzinfo=TZ)
     out = []
@@ -46,7 +45,7 @@ def counts(n: int, stations: int, seed: int = 3) -> list[tuple[bytes, bytes]]:
         voted = int(registered * min(0.95, 0.05 + 0.06 * ((i * 12) // n) + rng.uniform(-0.02, 0.02)))
         record = {
             "type": "observer_count",
-            "election": "bench-observers",
+            "election": election,
             "station": f"st-{s:05d}",
             "region": CODES[s % len(CODES)],
             "observed_at": observed.isoformat(),
@@ -61,51 +60,63 @@ def counts(n: int, stations: int, seed: int = 3) -> list[tuple[bytes, bytes]]:
     return out
 
 
-async def main(args: argparse.Namespace) -> dict[str, float | int]:
-    settings = load_settings(
-        topic_prefix=f"bench{uuid.uuid4().hex[:6]}.",
-        metrics_port=0,
-        data_dir=Path(tempfile.mkdtemp(prefix="tw-bench-")),
-    )
-    records = counts(args.counts, args.stations)
-    pipeline = LocalPipeline(settings, workers=1)
-    await pipeline.start()
-    topics = pipeline.topics
-    assert topics is not None
-    second_hop = getattr(topics, "station_counts", None) or getattr(topics, "observer_aggregates")  # noqa: B009
-    both = [topics.observer_counts, second_hop]
+async def rows_on(bootstrap: str, topic: str, partitions: int) -> int:
+    """Counts held by the second hop's records (each a StationCounts of some rows)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=50)
+    await consumer.start()
     try:
-        producer = AIOKafkaProducer(
-            bootstrap_servers=pipeline.bootstrap, acks="all", linger_ms=20, max_batch_size=1 << 20
-        )
-        await producer.start()
-        t0 = time.perf_counter()
-        await producer.send_and_wait(topics.observer_counts, records[0][1], key=records[0][0])
-        await wait_drained(pipeline.bootstrap, settings.app_id, both, settings.partitions, timeout=120)
-        startup = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        futures = [await producer.send(topics.observer_counts, value, key=key) for key, value in records]
-        await asyncio.gather(*futures)
-        publish = time.perf_counter() - t1
-        await wait_drained(pipeline.bootstrap, settings.app_id, [topics.observer_counts], settings.partitions)
-        first = time.perf_counter() - t1
-        await wait_drained(pipeline.bootstrap, settings.app_id, both, settings.partitions)
-        total = time.perf_counter() - t1
-        await producer.stop()
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        rows = 0
+        while True:
+            batch = await consumer.getmany(timeout_ms=1500, max_records=10_000)
+            if not batch:
+                return rows
+            for records in batch.values():
+                rows += sum(len(json.loads(r.value)["rows"]) for r in records)
     finally:
-        pipeline.stop()
-    return {
-        "counts": len(records),
-        "worker_startup_seconds": round(startup, 2),
-        "publish_seconds": round(publish, 2),
-        "seconds_until_first_hop_committed": round(first, 2),
-        "seconds_until_both_hops_committed": round(total, 2),
-        "counts_per_second": round(len(records) / total, 1),
-    }
+        await consumer.stop()
+
+
+async def main(args: argparse.Namespace) -> dict[str, object]:
+    records = counts(args.counts, args.stations)
+    data = Path(tempfile.mkdtemp(prefix="tw-bench-"))
+    broker = await asyncio.to_thread(launch_broker, log_path=data / "broker.log")
+    runs: dict[str, list[float]] = {"worker_counts_per_s": [], "raw_counts_per_s": [], "first_hop_counts_per_s": []}
+    try:
+        for i in range(args.repeat):
+            profile = args.profile / f"observers-{i}.txt" if args.profile else None
+            run = await worker_run(
+                records,
+                bootstrap=broker.bootstrap,
+                topic="observer_counts",
+                stream="observer_counts",
+                then_drained=["station_counts"],
+                profile=profile,
+            )
+            topics, settings = run["topics"], run["settings"]
+            second = getattr(topics, "station_counts", None)
+            if second is not None:
+                rows = await rows_on(broker.bootstrap, second, settings.partitions)
+                assert rows == len(records), f"the second hop holds {rows} counts, not {len(records)}"
+            raw = await raw_consume(broker.bootstrap, topics.observer_counts, settings.partitions, len(records))
+            runs["worker_counts_per_s"].append(run["rate"])
+            runs["first_hop_counts_per_s"].append(run["first_hop_rate"])
+            runs["raw_counts_per_s"].append(raw)
+    finally:
+        broker.stop()
+    return report(
+        f"observer counts through one worker, both hops ({len(records)} counts)",
+        runs,
+        ratio=("worker_counts_per_s", "raw_counts_per_s"),
+    )
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--counts", type=int, default=100_000)
+    parser.add_argument("--counts", type=int, default=200_000)
     parser.add_argument("--stations", type=int, default=10_000)
-    print(json.dumps(asyncio.run(main(parser.parse_args()))))
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--profile", type=Path, default=None, help="write py-spy raw stacks of each worker run here")
+    print_report(asyncio.run(main(parser.parse_args())))

@@ -59,6 +59,16 @@ class Settings(BaseSettings):
     metrics_port: int = Field(9464, ge=0, le=65535, description="port of the worker's /metrics (0 = any free)")
     batch_size: int = Field(5000, ge=1, description="max events per agent batch (stream.take)")
     batch_within: float = Field(0.05, gt=0, description="max seconds an agent waits to fill a batch")
+    fetch_max_wait: float = Field(
+        0.05,
+        gt=0,
+        le=30,
+        description=(
+            "max seconds a worker's consumer fetch waits for data (Faust hard-codes 1.5). tansu holds a fetch of a "
+            "quiet partition for all of it, so it bounds how late an idle worker sees a record; Kafka answers "
+            "as soon as data arrives"
+        ),
+    )
     session_timeout: float = Field(6.0, gt=0, description="consumer session timeout, seconds (startup speed)")
     heartbeat_interval: float = Field(0.5, gt=0, description="consumer heartbeat interval, seconds")
     rebalance_timeout: float = Field(6.0, gt=0, description="consumer rebalance timeout, seconds")

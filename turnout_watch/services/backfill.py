@@ -164,7 +164,8 @@ def day_families(
     # count is a gauge (the worker counts distinct flags it holds), events a counter from 0.
     flag_times: dict[tuple[str, ...], list[float]] = {}
     for flag in result.flags:
-        flag_times.setdefault((flag.election, flag.detector, flag.severity), []).append(datetime.fromisoformat(flag.as_of).timestamp())
+        when = datetime.fromisoformat(flag.as_of).timestamp()
+        flag_times.setdefault((flag.election, flag.detector, flag.severity), []).append(when)
     release_times = sorted({u.as_of_seconds for u in result.updates})
     flag_counts = FLAGS.gauge()
     for labels, times in sorted(flag_times.items()):
