@@ -141,6 +141,7 @@ _ENUMERATOR = re.compile(r"^\s*(?:\d{1,2}[.)]|\(\d{1,2}\)|[•·*▪►-])\s+")
 _SEGMENT_SPLIT = re.compile(r";|(?<=[%\d])\s*\.\s+|\n|(?<!\b\w)(?<!\bобл)(?<!\bим)\.\s+(?=[«\"(]?[A-ZА-ЯЁӘҒҚҢӨҰҮҺІ])")
 # A sentence that points back at the place the one before it named: "Самая высокая явка в Шымкенте.
 # Там ... 57,03 %", "Ақтөбе облысында ... Онда ... 34,3 пайызы", "There, 40% voted".
+_POINTER = re.compile(r"(?<!\w)(?:там|здесь|онда|мұнда|сонда|there|here)(?!\w)", re.IGNORECASE)
 _ANAPHORA = re.compile(r"\s*(?:там|здесь|онда|мұнда|сонда|there|here)\b", re.IGNORECASE)
 _NUMBER = re.compile(
     r"(?<![\w.,])(?P<num>\d{1,2},\s\d{1,2}(?=\s*(?:%|процент|пайыз|paıyz|paiyz))|"
@@ -674,8 +675,8 @@ def _names_a_place_in(gazetteer: Gazetteer, on: date | None, sentence: str, vote
     resolve = _Resolver(gazetteer, on)
     if "омисси" in sentence or "ommission" in sentence or "өмйссй" in sentence:
         sentence = _COMMISSIONS.sub(lambda m: " " * len(m.group()), sentence)
-    if voters and _PLACE.search(sentence):
-        return True
+    if voters and (_PLACE.search(sentence) or _POINTER.search(sentence)):
+        return True  # "в городе", or "мұнда" (here): the place named before
     spans = [(m.start(), m.end()) for m in _NUMBER.finditer(sentence)]
     return any(item.code != NATIONAL for item in _mentions(sentence, spans, resolve, owners=False))
 
@@ -785,10 +786,31 @@ _NEXT = re.compile(
     re.IGNORECASE,
 )
 # The further announced times of a list ("at 12:10 p.m., 02:10 p.m., 04:10 p.m."), masked too.
-_NEXT_MORE = re.compile(r"(?:\s*,?\s*(?:(?:and|и|және)\s+)?\d{1,2}[.:]\d{2}(?:\s*[ap]\.?\s?m\b\.?)?)*", re.IGNORECASE)
+_NEXT_MORE = re.compile(
+    r"(?:\s*-?\s*(?:[дт][еаә]|[dt][ea])(?!\w))?"
+    r"(?:\s*,?\s*(?:(?:and|и|және|жане|жәнә|jáne|jane)\s+)?\d{1,2}[.:]\d{2}(?:\s*[ap]\.?\s?m\b\.?)?"
+    r"(?:\s*-?\s*(?:[дт][еаә]|[dt][ea])(?!\w))?)*",
+    re.IGNORECASE,
+)
+# A time the text says something will be published or given at ("сағат 22.00-де ұсынылады",
+# "20:05-te jarııalanady", "завершение ... состоится в 21:00"): a schedule, never the as-of time.
+_SCHEDULE_AFTER = re.compile(
+    r"\s*-?\s*(?:[дт][еаә]|[dt][ea])?\s+(?:[^\W\d_]+\s+){0,2}?"
+    r"(?:ұсыны\w*|жариял\w*|берілед\w*|беріледі|jar[ıi]+alan\w*|jariyalan\w*|usyn[yı]l\w*|ber[iı]led\w*)",
+    re.IGNORECASE,
+)
+_SCHEDULE_BEFORE = re.compile(
+    r"(?:состоится|состоятся|завершится|закончится|закроются|продлится|продлятся|будет\w*|будут|will)"
+    r"(?:\s+[^\W\d_]+){0,3}?\s+(?:в|к|до|at|by|until)\s*$",
+    re.IGNORECASE,
+)
 _NEXT_CUES = ("будет", "будут", "next", "келесі", " be ")  # one of which every _NEXT match holds
+_SCHEDULE_CUES = ("ұсыны", "жариял", "берілед", "jar", "usyn", "ber", "состоятся", "состоится", "заверш", "законч",
+                  "закро", "продл", "будет", "будут", "will")  # fmt: skip
 
 
+# A time the Kazakh schedule sentence states ("Astana ýaqyty boıynsha 20:05-te jarııalanady").
+_NEXT_KK = re.compile(r"(?<![\d.,:])(?P<h>\d{1,2})[.:-](?P<m>\d{2})(?P<ampm>(?!))?(?![\d%])")
 _DECIMAL = re.compile(r"\d+[.,]\d{1,2}")
 
 
@@ -977,9 +999,15 @@ def _pair(items: list[_Item]) -> list[tuple[_Item, _Item]] | None:
 
 
 def _parse_segment(
-    segment: str, resolve: _Resolver, out: _Collector, depth: int = 0, approx: bool = True, whole: bool = True
+    segment: str,
+    resolve: _Resolver,
+    out: _Collector,
+    depth: int = 0,
+    approx: bool = True,
+    whole: bool = True,
+    run: bool = False,
 ) -> None:
-    table = " | " in segment
+    table = run or " | " in segment
     values, spans = _values(segment, table, approx, whole)
     if not values:
         return
@@ -990,8 +1018,11 @@ def _parse_segment(
             out.place(mention, value, segment)
         return
     if depth == 0 and len(pieces := _PIECES.split(segment)) > 1:
+        # A run of "name figure" pieces without % signs ("Ақмола облысы бойынша 81, Ақтөбе облысы
+        # бойынша 84,1, ..."): a whole number among its decimals is a figure too, as in a table.
+        run = sum(1 for piece in pieces if _BARE_DECIMAL_END.search(piece)) >= 4
         for piece in pieces:
-            _parse_segment(piece, resolve, out, depth + 1, approx, whole)
+            _parse_segment(piece, resolve, out, depth + 1, approx, whole, run)
         return
     out.orphan(values, mentions, segment, spans)
 
@@ -1012,6 +1043,7 @@ def _refers_back(before: str, segment: str, resolve: _Resolver, out: _Collector,
     return True
 
 
+_BARE_DECIMAL_END = re.compile(r"[^\W\d_]\s*-?\s*\d{1,2}[.,]\d{1,2}\s*$")
 _TWO_DECIMALS = re.compile(r"\d[.,]\d\d(?!\d)\s*(?:%|процент|пайыз|paıyz|paiyz|percent)", re.IGNORECASE)
 
 
@@ -1072,6 +1104,7 @@ def _times(text: str) -> tuple[time | None, list[tuple[int, int]], list[tuple[in
     spans = []
     stated: list[tuple[int, time]] = []
     folded = text.casefold()
+    schedule = any(cue in folded for cue in _SCHEDULE_CUES)
     for m in _NOON.finditer(text) if any(cue in folded for cue in _NOON_CUES) else ():
         spans.append((m.start(), m.end()))
         best = (1, time(12, 0))
@@ -1089,6 +1122,11 @@ def _times(text: str) -> tuple[time | None, list[tuple[int, int]], list[tuple[in
         if hour > 23 or minute > 59:
             continue
         spans.append((m.start("h"), m.end()))
+        if schedule and (
+            _SCHEDULE_AFTER.match(text, m.end("m") if m.group("m") else m.end("h"))
+            or _SCHEDULE_BEFORE.search(text, max(0, begin - 60), begin)
+        ):
+            continue  # "сағат 22.00-де ұсынылады", "состоится в 21:00": a schedule
         # The as-of phrase itself ("по состоянию на", "as of", "-дегі жағдай") outranks a bare "на"/"к",
         # which outranks a time with no keyword (a publication stamp, "11:00 мск").
         strong = (kw and _STRONG_KW.match(kw)) or _STRONG_KK.match(m.group("kk") or "")
@@ -1112,6 +1150,22 @@ _NOON_CUES = ("полудн", "noon", "түске")  # one of which every _NOON 
 
 _PCT_WORD = re.compile(r"%|процент|пайыз|percent", re.IGNORECASE)
 _CUT_TAIL = re.compile(r"[\d.,\s]+$")
+
+
+_DECIMAL_FIGURE = re.compile(r"(?<![\w.,])\d{1,2}[.,]\d(?!\d)")
+_ANY_DECIMAL = re.compile(r"(?<![\w.,])\d{1,2}[.,]\d{1,2}(?!\d)")
+
+
+def _plain_list(line: str) -> bool:
+    """A line listing six figures or more, each to one decimal and none hedged ("Ақмола облысы
+    бойынша 41,3%, ... Алматы облысы бойынша 43%"): its whole number is the commission's "43,0" with
+    the zero dropped, not a figure rounded in prose (a list to two decimals rounds: "-77%" by "80,66")."""
+    return (
+        len(_DECIMAL_FIGURE.findall(line)) >= 6
+        and not _TWO_DECIMALS.search(line)
+        and not re.search(r"\d[.,]\d\d", line)
+        and not _holds_any(line, _APPROX_WORDS)
+    )
 
 
 def _mask(text: str, spans: list[tuple[int, int]]) -> str:
@@ -1169,14 +1223,20 @@ def parse_text(
         if other and _NUMBER.search(line):
             out.unparsed.append(f"{line.strip()} (stated for {other[0].strftime('%H:%M')}, not {at})")
             continue
-        if earlier and _EARLIER.search(line):
-            if _NUMBER.search(line):
-                out.unparsed.append(f"{line.strip()} (about an earlier release)")
-            continue
         line = _ENUMERATOR.sub("", line)
         segments = [segment for segment in _SEGMENT_SPLIT.split(line) if segment.strip()]
+        if earlier and _EARLIER.search(line):
+            # The sentence about an earlier hour is dropped; what follows it on the line is read only
+            # when it is a list of its own (five figures or more), never the sentence's own figures.
+            last = max((k for k, segment in enumerate(segments) if _EARLIER.search(segment)), default=len(segments))
+            rest = segments[last + 1 :]
+            if _NUMBER.search(line):
+                out.unparsed.append(f"{line.strip()} (about an earlier release)")
+            if sum(len(_ANY_DECIMAL.findall(segment)) for segment in rest) < 5:
+                continue
+            segments = rest
         # Prose: more than one sentence or figure on the line (a list gives one of each per line).
-        whole = not (rounding and (len(segments) > 1 or len(_PCT_FIGURE.findall(line)) > 1))
+        whole = not (rounding and (len(segments) > 1 or len(_PCT_FIGURE.findall(line)) > 1)) or _plain_list(line)
         for k, segment in enumerate(segments):
             if k and _refers_back(segments[k - 1], segment, resolve, out, approx, whole):
                 continue
@@ -1220,9 +1280,14 @@ def _minutes_apart(a: time, b: time) -> int:
 def _next_release(text: str) -> tuple[time | None, list[tuple[int, int]]]:
     """The announced time of the next release, and the spans to mask (it is not the as-of time)."""
     folded = text.casefold()
-    if not any(cue in folded for cue in _NEXT_CUES):
+    if not any(cue in folded for cue in _NEXT_CUES + _SCHEDULE_CUES[:6]):
         return None, []
-    for m in _NEXT.finditer(text):
+    found = list(_NEXT.finditer(text)) if any(cue in folded for cue in _NEXT_CUES) else []
+    if any(cue in folded for cue in _SCHEDULE_CUES[:6]):
+        first = next((m for m in _NEXT_KK.finditer(text) if _SCHEDULE_AFTER.match(text, m.end())), None)
+        if first is not None and (not found or first.start() < found[0].start()):
+            found = [first]
+    for m in found:
         hour, minute = int(m.group("h")), int(m.group("m"))
         if ampm := m.group("ampm"):
             # As for the as-of time: "12:00 a.m." on a polling day is noon.

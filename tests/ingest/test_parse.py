@@ -306,3 +306,47 @@ def test_the_announced_next_release_in_english_is_not_the_as_of_time(text: str, 
     assert parsed.next_release is not None and parsed.next_release.timetz().replace(tzinfo=None) == next_at
     assert parsed.as_of is not None and parsed.as_of.hour == 10 and parsed.as_of.minute == 10
     assert parse_text("Akmola region - 10.2%. " + text, on=DAY).as_of is None
+
+
+def test_a_time_something_will_be_published_at_is_the_next_release_not_the_as_of_time() -> None:
+    text = (
+        "Saǵat 16:05-tegi jaǵdaı boıynsha 62,34 paıyz.\n- Abaı oblysy boıynsha – 73,57%\n"
+        "Saılaýshylardyń belsendiligi jónindegi sońǵy aqparat Astana ýaqyty boıynsha 20:05-te jarııalanady."
+    )
+    parsed = parse_text(text, on=date(2022, 11, 20))
+    assert parsed.as_of is not None and parsed.as_of.strftime("%H:%M") == "16:05"
+    assert parsed.next_release is not None and parsed.next_release.strftime("%H:%M") == "20:05"
+    later = parse_text("В Алматы – 52,2%. Завершение голосования состоится в 21:00 по их времени.", on=date(2019, 6, 9))
+    assert later.as_of is None
+
+
+def test_a_list_after_a_sentence_about_an_earlier_vote_is_read_but_not_that_sentence() -> None:
+    text = (
+        "Бұл біздің елде бұрын болған сайлаулар үшін рекорд 60,2 %. Өңірлер бойынша: Алматы облысы бойынша – 92,67 % "
+        "Ақмола облысы бойынша – 78,68 % Ақтөбе облысы бойынша – 78,28 % Атырау облысы бойынша – 82,91 % "
+        "Жамбыл облысы бойынша – 79,97 %."
+    )
+    parsed = parse_text(text, on=date(2016, 3, 20))
+    assert parsed.turnout_pct == {"KZ-19": 92.67, "KZ-11": 78.68, "KZ-15": 78.28, "KZ-23": 82.91, "KZ-31": 79.97}
+    alone = parse_text("Два часа назад в Алматы было 10,5 %. В Астане 12,1 %.", on=date(2019, 6, 9))
+    assert alone.turnout_pct == {}
+
+
+def test_a_whole_number_in_a_run_of_bare_decimals_is_a_figure_but_not_in_two_decimal_prose() -> None:
+    text = (
+        "Ақмола облысы бойынша 81, Ақтөбе облысы бойынша 84,1, Алматы облысы бойынша 86,3, Атырау облысы бойынша 71,1, "
+        "Жамбыл облысы бойынша 73,8, Павлодар облысы бойынша 73,1 пайыз."
+    )
+    assert parse_text(text, on=date(2019, 6, 9)).turnout_pct["KZ-11"] == 81.0
+    rounded = "Túrkistan oblysy -80,66 %, Qaraghandy oblysy -77%, Pavlodar oblysy-75,53, Aqmola oblysy-73%."
+    assert "KZ-35" not in parse_text(rounded, on=date(2022, 6, 5)).turnout_pct
+
+
+def test_a_voters_figure_said_of_here_is_not_the_national_one() -> None:
+    text = (
+        "Азаматтардың 54,19 пайызы дауыс берді.\n"
+        "Алматы қаласында белсенділік төмен. Дауыс беруге мұнда сайлаушылардың 25,82 пайызы ғана келген."
+    )
+    parsed = parse_text(text, on=date(2023, 3, 19))
+    assert parsed.national == 54.19
+    assert parsed.turnout_pct == {"KZ-75": 25.82}
