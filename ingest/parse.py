@@ -351,10 +351,14 @@ _is_unit_word = morph.is_unit_word
 
 
 # A name followed by these is the clock or the commission, not a figure's owner ("по времени Астаны",
-# "Астана уақыты бойынша", "комиссиями городов Астана и Алматы").
+# "Астана уақыты бойынша", "комиссиями городов Астана и Алматы"); not "сайлаушылардың" (voters').
 _NOT_OWNER_AFTER = ("времен", "уақыт", "уакыт", "time", "комисси", "избирательн", "сайлау", "election", "commission")
 _NOT_OWNER_BEFORE = ("времен", "time")
 _CLOCK_AFTER = ("времен", "уақыт", "уакыт", "time")
+# A cardinal direction before a name that did not take it in qualifies it into another place
+# ("Оңтүстік астанамыз" = Almaty, "южная столица", "northern Kazakhstan"): skeletons, any script.
+_QUALIFIERS = ("ontustik", "soltustik", "batis", "shigis", "iujn", "severn", "zapadn", "vostochn",
+               "south", "north", "west", "east")  # fmt: skip
 
 
 class _Resolver:
@@ -453,8 +457,10 @@ def _windows_in(gazetteer: Gazetteer, segment: str, owners: bool) -> tuple[tuple
                     continue
                 before = words[i - 1].group().casefold() if i else ""
                 after = words[i + width].group().casefold() if i + width < n else ""
-                if not (
-                    after.startswith(_NOT_OWNER_AFTER if owners else _CLOCK_AFTER)
+                if before and morph.skeleton(before)[0].startswith(_QUALIFIERS):
+                    pass  # "Оңтүстік астанамыз Алматыда": the southern capital is not the capital
+                elif not (
+                    (after.startswith(_NOT_OWNER_AFTER if owners else _CLOCK_AFTER) and not after.startswith("сайлауш"))
                     or before.startswith(_NOT_OWNER_BEFORE)
                 ):
                     beside = bool((after and _is_unit_word(after)) or (before and _is_unit_word(before)))
@@ -998,6 +1004,13 @@ def _pair(items: list[_Item]) -> list[tuple[_Item, _Item]] | None:
     return [(a, b) if a.kind == "R" else (b, a) for a, b in pairs]
 
 
+_PARTY_SHARE = re.compile(
+    r"(?<!\w)(?:парти[яиюейё]\w*|partii?a\w*|party|parties|кандидат\w*|candidate\w*|үміткер\w*|ümitker\w*|"
+    r"umitker\w*)(?!\w)",
+    re.IGNORECASE,
+)
+
+
 def _parse_segment(
     segment: str,
     resolve: _Resolver,
@@ -1010,6 +1023,11 @@ def _parse_segment(
     table = run or " | " in segment
     values, spans = _values(segment, table, approx, whole)
     if not values:
+        return
+    if _PARTY_SHARE.search(segment):
+        # "Қызылордалықтардың 74,46%-ы «Nur Otan» партиясын таңдады": a party's or a candidate's
+        # share of the place's vote, not its turnout.
+        out.unparsed.append(segment.strip())
         return
     mentions = _mentions(segment, spans, resolve)
     pairs = _pair(sorted(values + mentions, key=lambda i: i.start))
@@ -1219,6 +1237,8 @@ def parse_text(
     offset = 0
     for line in text.split("\n"):
         start, offset = offset, offset + len(line) + 1
+        if not _ANY_DIGIT.search(line):
+            continue  # no figure: nothing on the line is placed (most lines of a page)
         other = [t for pos, t in stated_times if start <= pos < offset and at and _minutes_apart(t, at) > 10]
         if other and _NUMBER.search(line):
             out.unparsed.append(f"{line.strip()} (stated for {other[0].strftime('%H:%M')}, not {at})")

@@ -350,3 +350,24 @@ def test_a_voters_figure_said_of_here_is_not_the_national_one() -> None:
     parsed = parse_text(text, on=date(2023, 3, 19))
     assert parsed.national == 54.19
     assert parsed.turnout_pct == {"KZ-75": 25.82}
+
+
+def test_kazakh_demonyms_name_their_place_by_rule() -> None:
+    from turnout_watch.core.gazetteer import default_gazetteer
+
+    g = default_gazetteer()
+    assert g.find_forms("қызылордалықтардың") == {"KZ-43"}
+    assert g.find_forms("батысқазақстандықтардың") == {"KZ-27"}
+    assert g.find_forms("павлодарлықтар") == {"KZ-55"}
+    assert g.find_forms("шымкенттіктер") == {"KZ-79"}
+    assert g.find_forms("алматылықтар") == {"KZ-75"}  # as bare "Алматы": the city
+
+
+def test_party_share_beside_a_demonym_is_never_turnout() -> None:
+    parsed = parse_text("Қызылордалықтардың 74,46%-ы «Nur Otan» партиясын таңдады", on=date(2021, 1, 10))
+    assert parsed.turnout_pct == {}
+
+
+def test_a_direction_qualifies_a_name_into_another_place() -> None:
+    parsed = parse_text("Оңтүстік астанамыз Алматыда 15,45 пайыз. Ал бас қаламызда 32,33 пайыз.", on=date(2016, 3, 20))
+    assert parsed.turnout_pct == {"KZ-75": 15.45, "KZ-71": 32.33}

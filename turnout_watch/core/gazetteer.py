@@ -285,6 +285,10 @@ class Gazetteer:
                     ru.setdefault(key, set()).add(region.code)
                 for key in morph.kk_keys(spelling):
                     kk.setdefault(key, set()).add(region.code)
+                    if " " in key and "+" not in key:
+                        # A bare name of two words is one word in its demonym: "Батыс Қазақстан" ->
+                        # "батысқазақстандықтар"; the joined form answers only that way.
+                        kk.setdefault(key.replace(" ", ""), set()).add(region.code)
         return ru, kk
 
     def _form_index(self) -> tuple[dict[str, set[str]], dict[str, set[str]]]:

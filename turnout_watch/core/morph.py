@@ -81,10 +81,16 @@ _CASES = (
     *("men", "ben", "pen"),  # instrumental
     *("dagi", "degi", "tagi", "tegi", "ndagi", "ndegi"),  # locative adjective
     *("lar", "ler", "dar", "der", "tar", "ter"),  # plural
+    *("imiz", "miz"),  # 1st person plural possessive (қаламызда, елордамызда: our city, our capital)
     *("liq", "lik", "diq", "dik", "tiq", "tik"),  # -lıq: belonging to
     "boiinsha",  # бойынша written as one word with the name
 )
 _SUFFIXES = tuple(sorted(set(_CASES), key=len, reverse=True))
+# Demonyms: a place's inhabitants are its name + -лық/-лік/-дық/-дік/-тық/-тік or -лы/-лі, which
+# then takes plural, possessive and case endings like any noun (қызылорда-лық-тар-дың,
+# батысқазақстан-дық-тар-дың, алматы-лық-тар). The derivation is the innermost suffix, so it is
+# stripped last, once, from what the inflections leave.
+_DEMONYM = ("liq", "lik", "diq", "dik", "tiq", "tik", "li")
 
 
 def arabic_to_cyrillic(text: str) -> str:
@@ -131,8 +137,22 @@ def skeleton(text: str) -> list[str]:
 
 
 def strip_kazakh_suffixes(token: str, depth: int = 2) -> list[str]:
-    """Shorter forms of a skeleton token with up to `depth` Kazakh suffixes removed (longest first)."""
-    return list(_stripped(token, depth))
+    """Shorter forms of a skeleton token with up to `depth` Kazakh suffixes removed (longest first),
+    and the place a demonym derives from once its inflections are off (``qizilordaliqtardin`` ->
+    ``qizilorda``)."""
+    return list(_stripped_all(token, depth))
+
+
+@functools.lru_cache(maxsize=1 << 15)
+def _stripped_all(token: str, depth: int) -> tuple[str, ...]:
+    stems = _stripped(token, depth)
+    demonyms = [
+        form[: -len(suffix)]
+        for form in (token, *stems)
+        for suffix in _DEMONYM
+        if form.endswith(suffix) and len(form) - len(suffix) >= 3
+    ]
+    return tuple(dict.fromkeys((*stems, *demonyms)))
 
 
 @functools.lru_cache(maxsize=1 << 15)
