@@ -73,8 +73,10 @@ def alert_rules(flag_window_seconds: float = FLAG_WINDOW_SECONDS) -> tuple[Alert
 def _flag_rule(window: float) -> AlertRule:
     return AlertRule(
         name="TurnoutFlagRaised",
+        # max_over_time bridges a worker's restart: its series are gone while it restarts and rebuilds
+        # (seconds), and without the lookback every live alert would be "resolved", then fire again.
         query="time() - max by (election, region, detector, severity) "
-        '(turnout_watch_region_last_flag_timestamp_seconds{severity=~"warning|critical"})',
+        '(max_over_time(turnout_watch_region_last_flag_timestamp_seconds{severity=~"warning|critical"}[5m]))',
         op="<",
         threshold=window,
         summary="{{ $labels.severity }}: {{ $labels.detector }} in {{ $labels.region }}",

@@ -146,11 +146,17 @@ class RegionSums:
 
     def __init__(self) -> None:
         self.sums: dict[Bucket, FloatArray] = {}
+        self.hours: set[tuple[str, float]] = set()  # (election, hour) of every bucket in `sums`
 
     def apply(self, deltas: Mapping[Bucket, FloatArray]) -> set[Bucket]:
         for key, delta in deltas.items():
             self.sums[key] = self.sums.get(key, np.zeros(len(STATS))) + np.asarray(delta, dtype=np.float64)
+            self.hours.add((key[0], key[2]))
         return set(deltas)
+
+    def has(self, election: str, bucket: float) -> bool:
+        """Whether any region of `election` has observed statistics at hour `bucket` (else `at` is all zeros)."""
+        return (election, bucket) in self.hours
 
     def at(self, election: str, bucket: float, codes: Iterable[str]) -> FloatArray:
         """(regions, 6) statistics for `codes` at one hour (zeros where nothing was observed)."""

@@ -157,37 +157,32 @@ class TurnoutTracker:
         published, held = self.alerts.admit(raised, assessed, REGION_DETECTORS)
         released = [flag for rule in RELEASE_RULES for flag in rule.flags(b, self.config)]
         result = ProcessResult(flags=released + published, held_back=held)
-        result.stale = int(np.sum(~b.fresh & ~b.revised))
+        changed = b.fresh | b.revised
+        result.stale = len(b.codes) - int(np.count_nonzero(changed))
         jump = jump_scores(b, self.config)
-        for i in np.flatnonzero(b.fresh | b.revised).tolist():
-            code = b.codes[i]
-            if b.fresh[i] and b.value[i] != b.prev[i]:  # it moved (a repeated figure keeps its time and pace)
-                moved_for = (b.now - b.since[i]) / 3600.0
+        # Python floats and bools from here on: one conversion per array, no numpy call per region.
+        fresh, value, prev, delta = b.fresh.tolist(), b.value.tolist(), b.prev.tolist(), b.delta.tolist()
+        hours, since, z = b.hours.tolist(), b.since.tolist(), jump.z.tolist()
+        now, codes, election, as_of = b.now, b.codes, self.election, b.as_of
+        figures = self.official.setdefault(now, {})
+        updates = result.updates
+        for i in np.flatnonzero(changed).tolist():
+            code = codes[i]
+            if fresh[i] and value[i] != prev[i]:  # it moved (a repeated figure keeps its time and pace)
+                moved_for = (now - since[i]) / 3600.0
                 if moved_for > 0:  # NaN (first figure) is not
-                    self.pace[code] = float(b.delta[i] / moved_for)
-                self.since[code] = b.now
-            elif b.revised[i]:
-                self.since[code] = b.now
-            self.last_value[code] = float(b.value[i])
-            self.last_time[code] = b.now
-            if b.fresh[i]:
-                result.updates.append(
-                    RegionUpdate(
-                        self.election,
-                        code,
-                        b.as_of,
-                        float(b.value[i]),
-                        float(b.prev[i]),
-                        float(b.delta[i]),
-                        float(b.hours[i]),
-                        b.now,
-                        float(jump.z[i]),
-                    )
-                )
-        self.latest_as_of = max(self.latest_as_of, b.now)
-        figures = self.official.setdefault(b.now, {})
-        figures.update({b.codes[i]: float(b.value[i]) for i in np.flatnonzero(b.fresh | b.revised).tolist()})
-        result.extend(self._compare_observed(b.now))
+                    self.pace[code] = delta[i] / moved_for
+                self.since[code] = now
+            elif not fresh[i]:  # revised (a figure is never both fresh and revised)
+                self.since[code] = now
+            self.last_value[code] = value[i]
+            self.last_time[code] = now
+            figures[code] = value[i]
+            if fresh[i]:
+                updates.append(RegionUpdate(election, code, as_of, value[i], prev[i], delta[i], hours[i], now, z[i]))
+        self.latest_as_of = max(self.latest_as_of, now)
+        if self.observed.has(election, now):  # no observer counts at this hour: nothing to compare
+            result.extend(self._compare_observed(now))
         return result
 
     def add_counts(self, counts: Iterable[StationRow | ObserverCount]) -> ProcessResult:

@@ -134,19 +134,25 @@ class Batch(Scope):
         since, pace = since or {}, pace or {}
         codes = list(release.turnout)
         now = release.as_of.timestamp()
-        value = np.array([release.turnout[c] for c in codes], dtype=np.float64)
+        value = np.array(list(release.turnout.values()), dtype=np.float64)  # in the order of `codes`
         prev = np.array([last_value.get(c, np.nan) for c in codes], dtype=np.float64)
         prev_t = np.array([last_time.get(c, np.nan) for c in codes], dtype=np.float64)
         fresh = ~(prev_t >= now)  # NaN (never seen) counts as fresh
         revised = (prev_t == now) & (value != prev)
         national = np.array([c == NATIONAL for c in codes], dtype=bool)
         delta, hours = value - prev, (now - prev_t) / 3600.0
-        opens = np.array([_seconds(release.opens_of(c)) for c in codes], dtype=np.float64)
-        closes = np.array([_seconds(release.closes_of(c)) for c in codes], dtype=np.float64)
         fallback = release.as_of.astimezone(release.zone).utcoffset()
-        offset = np.array(
-            [_offset(release.closes_of(c) or release.opens_of(c), fallback) for c in codes], dtype=np.float64
-        )
+        if release.polls_open_by_region or release.polls_close_by_region:
+            opens = np.array([_seconds(release.opens_of(c)) for c in codes], dtype=np.float64)
+            closes = np.array([_seconds(release.closes_of(c)) for c in codes], dtype=np.float64)
+            offset = np.array(
+                [_offset(release.closes_of(c) or release.opens_of(c), fallback) for c in codes], dtype=np.float64
+            )
+        else:  # every region on the day's hours
+            day_open, day_close = release.polls_open, release.polls_close
+            opens = np.full(len(codes), _seconds(day_open), dtype=np.float64)
+            closes = np.full(len(codes), _seconds(day_close), dtype=np.float64)
+            offset = np.full(len(codes), _offset(day_close or day_open, fallback), dtype=np.float64)
         before = np.array([since.get(c, last_time.get(c, np.nan)) for c in codes], dtype=np.float64)
         return cls(
             election=release.election,

@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from detectors.config import DetectorConfig
+from detectors.robust import median
 from detectors.types import Batch
 from turnout_watch.core.records import Flag, Severity
 
@@ -80,7 +81,7 @@ class GrowthAfterClose:
         judged = after | (straddle & ~np.isnan(allowed))
         excess = np.where(judged, b.delta - allowed, np.nan)
         late = excess[after & ~np.isnan(excess)]  # the day's late reporting: regions closed throughout
-        typical = float(np.median(late)) if late.size else 0.0
+        typical = median(late) if late.size else 0.0
         hit = growth_after_close(excess, cfg.after_close_allowance_points, typical=typical)
         with np.errstate(invalid="ignore"):
             info = judged & ~hit & (excess > cfg.after_close_info_points)

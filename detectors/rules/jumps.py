@@ -11,14 +11,15 @@ where the others' did not change.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
 
 from detectors.config import DetectorConfig
-from detectors.robust import RobustScores, robust_scores
+from detectors.robust import RobustScores, median, robust_scores
 from detectors.types import Batch, shared
 from turnout_watch.core.records import Flag, Severity
 
@@ -52,23 +53,34 @@ def phases(b: Batch) -> list[tuple[Phase, list[int]]]:
     the 22:00 capital-time release held for the west until 2024) and one open throughout are in
     different phases; open regions are further split by the hours of voting they have had. Regions
     whose polling hours are unknown share one phase. Only fresh, sub-national regions with a rise.
+    Computed once per batch (both jump scores read it); the lists are not to be changed.
     """
+    cached = b.shared.get(phases)
+    if cached is None:
+        cached = b.shared[phases] = _phases(b)
+    return cast("list[tuple[Phase, list[int]]]", cached)
+
+
+def _phases(b: Batch) -> list[tuple[Phase, list[int]]]:
     start = b.since
     with np.errstate(invalid="ignore"):
-        rising = b.fresh & ~b.national & (b.now > start)
-    voting = b.voting_hours(start)
-    span = (b.now - start) / 3600.0
-    elapsed = b.voting_hours(b.opens)
+        rising = np.flatnonzero(b.fresh & ~b.national & (b.now > start)).tolist()
+    if not rising:
+        return []
+    voting = b.voting_hours(start).tolist()  # Python floats: no numpy call per region
+    span = ((b.now - start) / 3600.0).tolist()
+    elapsed = b.voting_hours(b.opens).tolist()
     groups: dict[Phase, list[int]] = {}
-    for i in np.flatnonzero(rising).tolist():
-        if np.isnan(voting[i]):
+    for i in rising:
+        hours = voting[i]
+        if math.isnan(hours):
             key: Phase = ("open", -1.0)  # polling hours unknown: as if open, all together
-        elif voting[i] <= 0:
+        elif hours <= 0:
             key = ("closed", 0.0)
-        elif voting[i] < span[i] - 1e-6:
-            key = ("last hours", round(float(voting[i]), 1))
+        elif hours < span[i] - 1e-6:
+            key = ("last hours", round(hours, 1))
         else:
-            key = ("open", float(round(float(elapsed[i]))))
+            key = ("open", float(round(elapsed[i])))
         groups.setdefault(key, []).append(i)
     return list(groups.items())
 
@@ -190,16 +202,18 @@ def curve_model(b: Batch, config: DetectorConfig) -> CurveModel | None:
     eligible = b.fresh & ~b.national & ~np.isnan(b.prev) & (b.prev > 0)
     if curves is None or eligible.sum() < config.jump_min_peers:
         return None
+    n = len(b.codes)
     h0 = b.local_hours(b.since)  # each region's own local hours (curves are learned in them too)
-    h1 = b.local_hours(np.full(len(b.codes), b.now))
-    s0, s1 = curves.shares(b.codes, h0), curves.shares(b.codes, h1)
+    h1 = b.local_hours(np.full(n, b.now))
+    both = curves.shares(b.codes + b.codes, np.concatenate([h0, h1]))  # one pass for both hours
+    s0, s1 = both[:n], both[n:]
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = np.where(eligible & (s0 > 0), s1 / s0, np.nan)
         observed = np.where(eligible, (b.value / b.prev) / ratio, np.nan)
     observed = observed[np.isfinite(observed)]
     if observed.size == 0:
         return None
-    day = float(np.median(observed))
+    day = median(observed)
     expected, residual = expected_curve_residuals(b.prev, b.value, ratio, day)
     return CurveModel(eligible & np.isfinite(ratio), ratio, day, expected, residual, curves.elections)
 

@@ -43,8 +43,10 @@ class NationalInconsistency:
 
     def flags(self, b: Batch, config: DetectorConfig) -> list[Flag]:
         cfg, registered = config, b.release.registered
+        if not registered:  # the national figure is weighed only with the regions' registered voters
+            return []
         where = np.flatnonzero(b.national & b.fresh).tolist()
-        if not where or not registered:
+        if not where:
             return []
         regions = ~b.national
         weights = np.array([registered.get(c, np.nan) for c in b.codes], dtype=np.float64)

@@ -92,11 +92,19 @@ def read_json(raw: bytes, content_type: str, charset: str | None) -> Any:
     if found > MAX_DEPTH:
         raise BodyError(400, "too_deep", f"the body nests {found} levels deep; a batch of counts needs 2")
     try:
-        return json.loads(text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_bad_number)
+        value = json.loads(text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_bad_number)
     except json.JSONDecodeError as exc:
         raise BodyError(400, "bad_json", f"the body is not JSON: {exc}") from exc
     except RecursionError as exc:  # unbalanced brackets the depth scan could not pair
         raise BodyError(400, "too_deep", "the body nests too deeply") from exc
+    if "\\ud" in text or "\\uD" in text:  # `\\ud800` escapes give lone surrogates: text no one can store
+        try:
+            json.dumps(value, ensure_ascii=False).encode()
+        except UnicodeEncodeError as exc:
+            raise BodyError(
+                400, "bad_json", "the body holds a lone surrogate (\\ud800-\\udfff), which is not text"
+            ) from exc
+    return value
 
 
 def read_csv(raw: bytes, content_type: str, charset: str | None) -> tuple[list[dict[str, str]], list[int]]:

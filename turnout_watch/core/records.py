@@ -5,7 +5,7 @@
 | `Release`           | releases            | the edge (`core.normalize`)                       |
 | `RegionUpdate`      | turnout             | the tracker                                       |
 | `ObserverCount`     | observer-counts     | the intake's validation, the day-file reader      |
-| `StationCounts`     | station-counts      | the observer-counts agent (counts re-keyed by election) |
+| `StationCounts`     | station-counts      | the counts hop (counts re-keyed by election)      |
 | `DeadLetter`        | dead-letter         | any agent, for a record it could not use          |
 | `Flag`              | flags               | the detectors (also a line of the flags file)     |
 
@@ -21,11 +21,9 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any, Literal, Protocol, Self, TypeVar
 from zoneinfo import ZoneInfo
-
-import numpy as np
 
 from turnout_watch.core.errors import RecordError
 
@@ -149,9 +147,7 @@ class RegionUpdate:
         return self.delta / self.hours if self.hours > 0 else float("nan")
 
     def to_dict(self) -> dict[str, Any]:
-        def num(x: float) -> float | None:
-            return None if np.isnan(x) else round(x, 4)
-
+        num = _rounded  # a worker writes ~20 of these per release: no numpy call per figure
         return {
             "election": self.election,
             "region_code": self.region_code,
@@ -163,6 +159,11 @@ class RegionUpdate:
             "points_per_hour": num(self.rate),
             "jump_z": num(self.jump_z),
         }
+
+
+def _rounded(x: float) -> float | None:
+    """A figure as the turnout topic carries it: rounded to 4 decimals, None for NaN (no such figure)."""
+    return None if math.isnan(x) else round(x, 4)
 
 
 Severity = Literal["info", "warning", "critical"]
@@ -201,12 +202,15 @@ class Flag:
     @property
     def key(self) -> str:
         """The flag's identity: election, detector, region (and station), the hour it is about, its
-        severity and, for a revision, the revision number. The same anomaly raised again — a
-        redelivered release, a replayed day — has the same key, and is published only once."""
+        severity, for a revision the revision number, and for a station the two figures compared. The
+        same anomaly raised again — a redelivered release, a replayed day — has the same key, and is
+        published only once."""
         parts = [self.election, self.detector, self.region_code, self.station or "", self.as_of, self.severity]
         revision = self.evidence.get("revision")
         if revision is not None:
             parts.append(f"r{revision}")
+        if self.station is not None:  # a station's figures can be corrected within the hour: each pair is news
+            parts.append(f"{self.value:g}/{self.expected:g}" if self.expected is not None else f"{self.value:g}")
         return "|".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
@@ -260,8 +264,23 @@ def _required(obj: Mapping[str, Any], key: str, what: str) -> Any:
 def _text(obj: Mapping[str, Any], key: str, what: str) -> str:
     value = _required(obj, key, what)
     if not isinstance(value, str):
-        raise RecordError(f"{what}: field {key!r} must be a string, got {value!r}")
+        raise RecordError(f"{what}: field {key!r} must be a string, got {_shown(value)}")
+    if not _encodable(value):
+        raise RecordError(f"{what}: field {key!r} holds a lone surrogate (\\ud800-\\udfff), not text")
     return value
+
+
+def _encodable(text: str) -> bool:
+    """Text that UTF-8 can carry: JSON's `\\ud800` escapes give lone surrogates that no producer can write."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+#: Times a record may hold: an election of this era, nothing a date library cannot add an hour to.
+EARLIEST, LATEST = datetime(1990, 1, 1, tzinfo=UTC).timestamp(), datetime(2100, 1, 1, tzinfo=UTC).timestamp()
 
 
 #: Whole numbers in records stay below 2**53: exact as floats, so sums of them (the observers' statistics,
@@ -290,6 +309,22 @@ def _number(value: Any, key: str, what: str) -> float:
     return float(value)
 
 
+def _instant(value: Any, key: str, what: str) -> float:
+    """Unix seconds of this era (see EARLIEST, LATEST)."""
+    seconds = _number(value, key, what)
+    if not EARLIEST <= seconds <= LATEST:
+        raise RecordError(f"{what}: field {key!r} is not a time of this era (1990-2100): {_shown(value)}")
+    return seconds
+
+
+def _offset(value: Any, what: str) -> float:
+    """A UTC offset in seconds, as zones have them (within ±18 hours)."""
+    seconds = _number(value, "offset", what)
+    if abs(seconds) > 18 * 3600:
+        raise RecordError(f"{what}: field 'offset' must be a UTC offset within 18 hours, got {_shown(value)}")
+    return seconds
+
+
 def _finite(value: int | float) -> bool:
     return -MAX_WHOLE < value < MAX_WHOLE if isinstance(value, int) else math.isfinite(value)
 
@@ -308,6 +343,8 @@ def _time(obj: Mapping[str, Any], key: str, what: str) -> datetime:
         raise RecordError(f"{what}: field {key!r} is not an ISO 8601 time: {text!r}") from exc
     if value.tzinfo is None:
         raise RecordError(f"{what}: field {key!r} needs a UTC offset: {text!r}")
+    if not EARLIEST <= value.timestamp() <= LATEST:
+        raise RecordError(f"{what}: field {key!r} is not a time of this era (1990-2100): {text!r}")
     return value
 
 
@@ -415,8 +452,8 @@ class ObserverCount:
             region_code=_text(obj, "region_code", what),
             observed_at=_time(obj, "observed_at", what),
             received_at=_time(obj, "received_at", what),
-            registered=_integer(obj, "registered", what),
-            voted=_integer(obj, "voted", what),
+            registered=_count(_required(obj, "registered", what), "registered", what),
+            voted=_count(_required(obj, "voted", what), "voted", what),
             source="tally" if source == "tally" else "commission",
             observer=optional.get("observer"),
             report_id=optional.get("report_id"),
@@ -476,8 +513,8 @@ STATION_ROW_FIELDS = ("station", "region_code", "source", "observed_ts", "offset
 class StationCounts:
     """Observer counts of one election, re-keyed by election: the `station-counts` record.
 
-    The observer-counts agent takes counts keyed by station and forwards each batch's counts per
-    election, so every count of an election reaches the one worker holding the election. There each
+    The counts hop (streams/counts_hop.py) takes counts keyed by station and forwards each batch's
+    counts per election, so every count of an election reaches the one worker holding the election. There each
     (station, hour, source) keeps only its latest count: a count sent twice, redelivered or replayed
     replaces itself, never adds (`detectors.station_ledger`). Rows are lists (`STATION_ROW_FIELDS`),
     not objects: a record carries up to a batch of counts.
@@ -516,9 +553,9 @@ class StationCounts:
                     _text(values, "station", where),
                     _text(values, "region_code", where),
                     "tally" if source == "tally" else "commission",
-                    _number(values["observed_ts"], "observed_ts", where),
-                    _number(values["offset"], "offset", where),
-                    _number(values["received_ts"], "received_ts", where),
+                    _instant(values["observed_ts"], "observed_ts", where),
+                    _offset(values["offset"], where),
+                    _instant(values["received_ts"], "received_ts", where),
                     registered,
                     voted,
                 )
@@ -605,7 +642,11 @@ def encode(record: Encodable | Mapping[str, Any]) -> bytes:
     Plain mappings are for the topics whose payload is kept as the source gave it (raw releases).
     """
     obj = record if isinstance(record, Mapping) else record.to_dict()
-    return json.dumps(obj, ensure_ascii=False, allow_nan=False).encode()
+    return _ENCODER.encode(obj).encode()
+
+
+#: What `json.dumps(obj, ensure_ascii=False, allow_nan=False)` builds on every call, built once.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
 
 
 def _refuse_constant(name: str) -> Any:
@@ -623,6 +664,11 @@ def decode(kind: type[D], value: bytes | str) -> D:
         raise RecordError(f"{kind.__name__} record is not JSON: {exc}") from exc
     if not isinstance(obj, dict):
         raise RecordError(f"{kind.__name__} record must be a JSON object, got {type(obj).__name__}")
+    if (b"\\ud" in value or b"\\uD" in value) if isinstance(value, bytes) else ("\\ud" in value or "\\uD" in value):
+        try:  # a `\\ud800` escape gives a lone surrogate, which no producer can encode again
+            json.dumps(obj, ensure_ascii=False).encode()
+        except UnicodeEncodeError as exc:
+            raise RecordError(f"{kind.__name__} record holds a lone surrogate (\\ud800-\\udfff), not text") from exc
     try:
         return kind.from_dict(obj)
     except RecordError:
