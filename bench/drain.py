@@ -3,7 +3,8 @@
 tansu 0.6 answers ListOffsets(LATEST) — aiokafka's `end_offsets()` — with the first offset of a
 partition's last record batch plus one, so a drain check built on it says "drained" while most of a
 burst is unprocessed (issue "honest benchmarks": 69-80 % processed, rates 1.3-11x too high). Here the
-end is the high watermark of a real fetch, and the group's committed offsets must reach it. Kept
+end is the high watermark of a real fetch, and the committed offsets of the group that reads each topic
+must reach it. Kept
 self-contained (aiokafka only) so the same check runs against an older checkout for a before/after.
 """
 
@@ -36,13 +37,22 @@ async def true_ends(bootstrap: str, tps: list[TopicPartition]) -> dict[TopicPart
         await consumer.stop()
 
 
-async def lag(bootstrap: str, group: str, topics: list[str], partitions: int) -> int:
+def group_of(group: str | dict[str, str], topic: str) -> str:
+    """`group`: one consumer group for every topic, or {topic: the group that commits it} (a worker
+    commits observer-counts in its counts hop's own group, `turnout_watch.core.topics.consumer_groups`)."""
+    return group if isinstance(group, str) else group[topic]
+
+
+async def lag(bootstrap: str, group: str | dict[str, str], topics: list[str], partitions: int) -> int:
     tps = [TopicPartition(t, p) for t in topics for p in range(partitions)]
     ends = await true_ends(bootstrap, tps)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        committed = await admin.list_consumer_group_offsets(group, partitions=tps)
+        committed = {}
+        for name in sorted({group_of(group, t) for t in topics}):
+            mine = [tp for tp in tps if group_of(group, tp.topic) == name]
+            committed.update(await admin.list_consumer_group_offsets(name, partitions=mine))
     finally:
         await admin.close()
     total = 0
@@ -52,8 +62,10 @@ async def lag(bootstrap: str, group: str, topics: list[str], partitions: int) ->
     return total
 
 
-async def wait_drained(bootstrap: str, group: str, topics: list[str], partitions: int, timeout: float = 600) -> float:
-    """Seconds until the group committed everything on `topics` (true ends)."""
+async def wait_drained(
+    bootstrap: str, group: str | dict[str, str], topics: list[str], partitions: int, timeout: float = 600
+) -> float:
+    """Seconds until the group (or each topic's group) committed everything on `topics` (true ends)."""
     started = time.perf_counter()
     while time.perf_counter() - started < timeout:
         if await lag(bootstrap, group, topics, partitions) == 0:

@@ -10,7 +10,7 @@ and run whatever checkout PYTHONPATH names:
 
     .venv/bin/python bench/fault_compare.py                                   # this checkout
     git worktree add /tmp/old c13c70e && PYTHONPATH=/tmp/old \\
-        .venv/bin/python bench/fault_compare.py --second-hop observer-aggregates   # workers before issue 12
+        .venv/bin/python bench/fault_compare.py --second-hop observer-aggregates --one-group  # before issue 12
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from drain import wait_drained  # noqa: E402
 from ingest.day_publisher import ReplayPublisher, ReplayStats  # noqa: E402
 from tests.streams.test_faults import FAMILIES, day_with_corrections, expected_figures, scrape  # noqa: E402
 from turnout_watch.core.settings import SHIPPED_ELECTIONS, load_settings  # noqa: E402
+from turnout_watch.core.topics import consumer_groups  # noqa: E402
 from turnout_watch.services.detect import detect_day  # noqa: E402
 from turnout_watch.services.pipeline import LocalPipeline  # noqa: E402
 
@@ -47,6 +48,9 @@ async def main(args: argparse.Namespace) -> None:
         topics = pipeline.topics
         assert topics is not None
         hops = [topics.releases, topics.observer_counts, settings.topic_prefix + args.second_hop]
+        groups: str | dict[str, str] = settings.app_id if args.one_group else consumer_groups(settings)
+        if isinstance(groups, dict):
+            groups.setdefault(hops[-1], settings.app_id)
         producer = AIOKafkaProducer(bootstrap_servers=pipeline.bootstrap, acks="all")
         await producer.start()
         publisher, stats = ReplayPublisher(producer, topics), ReplayStats()
@@ -58,14 +62,14 @@ async def main(args: argparse.Namespace) -> None:
             await asyncio.gather(*futures)
 
         await send(events[: split - 200])
-        await wait_drained(pipeline.bootstrap, settings.app_id, hops, settings.partitions)
+        await wait_drained(pipeline.bootstrap, groups, hops, settings.partitions)
         await send(events[split - 200 : split])
         await asyncio.sleep(0.25)  # mid-batch or between publishing and committing
         pipeline.kill_worker(0)
         pipeline.worker_processes.append(pipeline.spawn_worker(1))
         await send(events[split:])
         await producer.stop()
-        await wait_drained(pipeline.bootstrap, settings.app_id, hops, settings.partitions)
+        await wait_drained(pipeline.bootstrap, groups, hops, settings.partitions)
         await asyncio.sleep(2)
         got = await scrape([w.metrics_url for w in pipeline.worker_processes], FAMILIES)
     for family in FAMILIES[1:4]:
@@ -82,5 +86,8 @@ async def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kill-at", type=float, default=0.925, help="share of the day's events before the kill")
-    parser.add_argument("--second-hop", default="station-counts", help="the topic the counts agent writes")
+    parser.add_argument("--second-hop", default="station-counts", help="the topic the counts hop writes")
+    parser.add_argument(
+        "--one-group", action="store_true", help="workers of a checkout whose counts hop commits in the app's group"
+    )
     asyncio.run(main(parser.parse_args()))

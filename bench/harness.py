@@ -190,10 +190,11 @@ async def worker_run(
             spy = py_spy(worker.process.pid, 8, profile)
         await wait_until(lambda: events_processed(url, stream) >= n, timeout=timeout, poll=0.1)
         first_hop = time.perf_counter()
-        await wait_drained(bootstrap, settings.app_id, [source, *later], settings.partitions, timeout=timeout)
+        await wait_drained(bootstrap, groups(settings), [source, *later], settings.partitions, timeout=timeout)
         done = time.perf_counter()
         processed = events_processed(url, stream)
         assert processed == n, f"the worker processed {processed} {stream} events, not exactly {n}"
+        rss, peak = rss_mb(worker.process.pid)
         if spy is not None:
             spy.wait(timeout=30)
         return {
@@ -202,6 +203,8 @@ async def worker_run(
             "publish_seconds": publish_seconds,
             "seconds": done - started,
             "first_batch": first_batch,
+            "rss_mb": rss,  # the worker's resident memory once it processed all N, and its peak
+            "peak_rss_mb": peak,
             "topics": names,
             "settings": settings,
         }
@@ -209,6 +212,30 @@ async def worker_run(
         pipeline.stop()
         if spy is not None and spy.poll() is None:
             spy.kill()
+
+
+def rss_mb(pid: int) -> tuple[float, float]:
+    """A process's resident memory now and at its peak (VmRSS, VmHWM), MB; NaN where /proc has none."""
+    found = {}
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                name, _, value = line.partition(":")
+                if name in ("VmRSS", "VmHWM"):
+                    found[name] = int(value.split()[0]) / 1024
+    except OSError:
+        pass
+    return found.get("VmRSS", float("nan")), found.get("VmHWM", float("nan"))
+
+
+def groups(settings: Any) -> str | dict[str, str]:
+    """The consumer group that commits each topic the worker reads; the app's for all of them in a
+    checkout from before the counts hop had its own group."""
+    try:
+        from turnout_watch.core.topics import consumer_groups
+    except ImportError:
+        return str(settings.app_id)
+    return consumer_groups(settings)
 
 
 def py_spy(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:

@@ -6,7 +6,8 @@ on them and times it until it processed exactly N counts and its group committed
 counts topic and the per-election topic the counts hop writes and the election's agent reads — at
 their true ends (bench/harness.py). Each worker run is followed by the reference on the same records:
 a plain aiokafka consumer doing `json.loads` on each. Interleaved, `--repeat` times; medians, spread
-and the worker/raw ratio are printed. Also checked: the second hop's records hold exactly N counts.
+and the worker/raw ratio are printed, and the worker's resident memory after the N counts (and its
+peak; the default is a 10,000-station day). Also checked: the second hop's records hold exactly N counts.
 Runs against whichever turnout-watch is on the path (PYTHONPATH=<old checkout> for a before). Reproduce:
 
     .venv/bin/python bench/observer_throughput.py --counts 200000 --stations 10000 --repeat 3
@@ -83,7 +84,13 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
     records = counts(args.counts, args.stations)
     data = Path(tempfile.mkdtemp(prefix="tw-bench-"))
     broker = await asyncio.to_thread(launch_broker, log_path=data / "broker.log")
-    runs: dict[str, list[float]] = {"worker_counts_per_s": [], "raw_counts_per_s": [], "first_hop_counts_per_s": []}
+    runs: dict[str, list[float]] = {
+        "worker_counts_per_s": [],
+        "raw_counts_per_s": [],
+        "first_hop_counts_per_s": [],
+        "worker_rss_mb_after": [],  # once it took the N counts of S stations (a 10,000-station day by default)
+        "worker_peak_rss_mb": [],
+    }
     try:
         for i in range(args.repeat):
             profile = args.profile / f"observers-{i}.txt" if args.profile else None
@@ -104,6 +111,8 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
             runs["worker_counts_per_s"].append(run["rate"])
             runs["first_hop_counts_per_s"].append(run["first_hop_rate"])
             runs["raw_counts_per_s"].append(raw)
+            runs["worker_rss_mb_after"].append(run["rss_mb"])
+            runs["worker_peak_rss_mb"].append(run["peak_rss_mb"])
     finally:
         broker.stop()
     return report(

@@ -19,6 +19,9 @@ class AlertBook:
 
     def __init__(self) -> None:
         self.active: dict[tuple[str, str, str | None], Severity] = {}
+        # active keys by where they are (station, else region code): a station's counts are judged one by
+        # one (detectors.station_ledger), so resolving must not scan every active anomaly each time
+        self._at: dict[str, set[tuple[str, str, str | None]]] = {}
 
     def admit(self, flags: Iterable[Flag], assessed: Iterable[str], detectors: Iterable[str]) -> tuple[list[Flag], int]:
         """Filter `flags` raised for `assessed` regions (or stations) by `detectors`; return (to publish, held back).
@@ -39,12 +42,16 @@ class AlertBook:
             if before is not None:
                 flag = _escalated(flag, before)
             self.active[key] = flag.severity
+            self._at.setdefault(flag.station if flag.station is not None else flag.region_code, set()).add(key)
             publish.append(flag)
-        detectors, looked_at = set(detectors), set(assessed)
-        for key in [k for k in self.active if k not in raised and k[1] in detectors]:
-            code, _, station = key
-            if (station if station is not None else code) in looked_at:
+        detectors = set(detectors)
+        for where in set(assessed):
+            keys = self._at.get(where)
+            if not keys:
+                continue
+            for key in [k for k in keys if k not in raised and k[1] in detectors]:
                 del self.active[key]
+                keys.discard(key)
         return publish, held
 
 

@@ -13,6 +13,10 @@ crash replays the batch (at-least-once). Replaying is harmless because every eff
 A record that cannot be used — not JSON, a field of the wrong type, a non-finite number, a region the
 gazetteer does not know — goes to the dead-letter topic with the reason, one at a time; the rest of
 its batch goes on.
+
+The counts hop (observer counts re-keyed by election onto station-counts) is not an agent: it runs on
+aiokafka's own batched consumer in its own consumer group (streams/counts_hop.py), and uses this
+module's `AgentState` (dead letters, the producer, metrics) and `give_up`.
 """
 
 from __future__ import annotations
@@ -32,7 +36,8 @@ from detectors.history import load_curves
 from detectors.tracker import ProcessResult, RegionUpdate, Release, TurnoutTracker
 from streams.annotations import Annotator
 from streams.broker_reset import ResetWatch, start_over
-from streams.codec import count_row, encode_rows, station_counts
+from streams.codec import release as release_of
+from streams.codec import station_counts
 from streams.metrics import ElectionFigures, PipelineMetrics
 from streams.ownership import PartitionOwnership
 from turnout_watch.core.errors import RecordError
@@ -43,7 +48,6 @@ from turnout_watch.core.records import (
     Flag,
     ObserverCount,
     StationCounts,
-    StationRow,
     decode,
     encode,
 )
@@ -182,7 +186,8 @@ class AgentState:
         Raises RecordError (a ValueError) if the record breaks its contract, before any state changed.
         """
         if topic == self.topics.releases:
-            release = decode(Release, value)
+            fast = release_of(value) if isinstance(value, bytes) else None
+            release = fast or decode(Release, value)  # fast path, else the core's verdict
             self._check_election(release.election)
             unknown = sorted(code for code in release.turnout if code not in self.names and code != NATIONAL)
             if unknown:
@@ -230,7 +235,6 @@ def register_agents(state: AgentState) -> None:
     app, settings, metrics, topics = state.app, state.settings, state.metrics, state.topics
     # Releases and station counts are both keyed by election: one agent, same partitions.
     election_topics = app.topic(topics.releases, topics.station_counts, key_serializer="raw", value_serializer="raw")
-    counts_topic = app.topic(topics.observer_counts, key_serializer="raw", value_serializer="raw")
     ownership = state.ownership
 
     # mode's SignalHandlerT rejects every handler, even one of exactly its own signature (mode-streaming 0.7)
@@ -290,40 +294,6 @@ def register_agents(state: AgentState) -> None:
                 state.withdraw(published)
                 give_up(exc)
             _observe_latency(metrics, "releases", releases)
-
-    @app.agent(counts_topic, name="observer-counts")
-    async def observer_counts(stream: faust.StreamT[bytes]) -> None:
-        """Forward each batch's counts to their elections' partitions (the counts are keyed by station).
-
-        Decoded by `streams.codec.count_row` (the core codec's verdicts, a third of its cost); what the
-        fast path does not take, the core codec judges, and dead-letters with its reason."""
-        names = state.names
-        async for events in _batches(stream, settings):
-            pending: list[Awaitable[Any]] = []
-            rows: dict[str, list[StationRow]] = {}
-            for event in events:
-                value = event.value
-                got = count_row(value) if isinstance(value, bytes) else None
-                if got is not None and got[1].region_code in names and state.election_ok(got[0]):
-                    election, row = got
-                else:
-                    try:
-                        count = decode(ObserverCount, value)
-                        state.check_count(count)
-                    except RecordError as exc:
-                        pending.append(await state.dead_letter(event, "observer_counts", str(exc)))
-                        continue
-                    election, row = count.election, StationRow.of(count)
-                rows.setdefault(election, []).append(row)
-            for election, election_rows in rows.items():
-                for start in range(0, len(election_rows), ROWS_PER_RECORD):
-                    chunk = encode_rows(election, election_rows[start : start + ROWS_PER_RECORD])
-                    pending.append(await state.send_bytes(topics.station_counts, election, chunk))
-            try:
-                await asyncio.gather(*pending)
-            except Exception as exc:
-                give_up(exc)
-            _observe_latency(metrics, "observer_counts", events)
 
 
 def give_up(exc: Exception) -> NoReturn:

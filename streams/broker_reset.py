@@ -6,7 +6,8 @@ a topic), a worker that survives still holds its read and committed offsets of t
 the last one it read, so the next 50 records of each partition would be dropped without a word (the
 issue "state survives faults" saw a day's last three releases lost that way).
 
-Every check (`ResetWatch`) compares, per assigned partition, what the worker's consumer has read or committed with
+Every check (`ResetWatch`) compares, per assigned partition, what the worker's consumers (Faust's, and
+the counts hop's own, streams/counts_hop.py) have read or committed with
 the end of the partition as a consumer can read it (`core.topics.read_ends`, not ListOffsets, which
 tansu answers low). The offsets are taken first and the ends after, so the ends can only be later:
 an offset past its end means the partition was wiped. The consumer's bookkeeping for it is then
@@ -57,8 +58,14 @@ class ResetWatch:
 
     async def find_wiped(self, consumer: Any, bootstrap: str) -> dict[TP, tuple[int, int]]:
         """Assigned partitions whose end is below what was read or committed of them: {tp: (offset, end)}."""
-        assigned = set(consumer.assignment())
-        for tp, floor in _offsets(consumer).items():
+        return await self.find_wiped_of(set(consumer.assignment()), _offsets(consumer), bootstrap)
+
+    async def find_wiped_of(
+        self, assigned: set[TP], offsets: dict[TP, int], bootstrap: str
+    ) -> dict[TP, tuple[int, int]]:
+        """`find_wiped` of a consumer given by its assignment and, per partition, the lowest end it may
+        have (after the last record read or committed): the counts hop's own aiokafka consumer."""
+        for tp, floor in offsets.items():
             self.floors[tp] = max(floor, self.floors.get(tp, 0))
         floors = {tp: floor for tp, floor in self.floors.items() if tp in assigned}
         if not floors:
@@ -73,8 +80,8 @@ class ResetWatch:
         return wiped
 
 
-async def start_over(consumer: Any, wiped: dict[TP, tuple[int, int]]) -> None:
-    """Forget what was read of the wiped partitions and read them again from offset 0."""
+def log_wiped(wiped: dict[TP, tuple[int, int]]) -> None:
+    """Say loudly which partitions lost their data."""
     for tp, (floor, end) in sorted(wiped.items()):
         log.error(
             "partition %s[%d] ends at %d but this worker had read to %d: the broker lost its data or the topic "
@@ -84,6 +91,12 @@ async def start_over(consumer: Any, wiped: dict[TP, tuple[int, int]]) -> None:
             end,
             floor,
         )
+
+
+async def start_over(consumer: Any, wiped: dict[TP, tuple[int, int]]) -> None:
+    """Forget what Faust's consumer read of the wiped partitions and read them again from offset 0."""
+    log_wiped(wiped)
+    for tp in sorted(wiped):
         for name in _BOOKKEEPING:
             getattr(consumer, name).pop(tp, None)
         await consumer.seek(tp, 0)

@@ -1,4 +1,5 @@
-"""Fast decoding of the two observer records the hot path reads, with the core codec's exact verdicts.
+"""Fast decoding of the records the hot path reads (observer counts, station counts, releases), with the
+core codec's exact verdicts.
 
 `turnout_watch.core.records.decode` checks every field through small helpers and builds a full
 `ObserverCount` (every time parsed, extras kept) only for the counts hop to keep eight of its fields:
@@ -18,7 +19,15 @@ import math
 from datetime import datetime
 from typing import Any
 
-from turnout_watch.core.records import MAX_WHOLE, STATION_ROW_FIELDS, StationCounts, StationRow
+from turnout_watch.core.records import (
+    EARLIEST,
+    LATEST,
+    MAX_WHOLE,
+    STATION_ROW_FIELDS,
+    Release,
+    StationCounts,
+    StationRow,
+)
 
 
 def _refuse_constant(name: str) -> Any:
@@ -31,6 +40,10 @@ _SOURCES = ("tally", "commission")
 
 
 def _json(value: bytes) -> Any:
+    if type(value) is not bytes:  # a tombstone (no value): the core codec names it
+        return None
+    if b"\\ud" in value or b"\\uD" in value:  # maybe a lone surrogate: the core codec judges it
+        return None
     try:
         return _decode_json(value.decode())
     except (ValueError, RecursionError, UnicodeDecodeError):
@@ -44,7 +57,9 @@ def _aware(text: Any) -> datetime | None:
         value = datetime.fromisoformat(text)
     except ValueError:
         return None
-    return value if value.tzinfo is not None else None
+    if value.tzinfo is None or not EARLIEST <= value.timestamp() <= LATEST:
+        return None
+    return value
 
 
 def count_row(value: bytes) -> tuple[str, StationRow] | None:
@@ -66,8 +81,8 @@ def count_row(value: bytes) -> tuple[str, StationRow] | None:
         or source not in _SOURCES
         or type(registered) is not int
         or type(voted) is not int
-        or not -MAX_WHOLE < registered < MAX_WHOLE
-        or not -MAX_WHOLE < voted < MAX_WHOLE
+        or not 0 <= registered < MAX_WHOLE
+        or not 0 <= voted < MAX_WHOLE
     ):
         return None
     observed, received = _aware(get("observed_at")), _aware(get("received_at"))
@@ -123,6 +138,9 @@ def station_counts(value: bytes) -> StationCounts | None:
             or observed_ts is None
             or offset is None
             or received_ts is None
+            or not EARLIEST <= observed_ts <= LATEST
+            or not EARLIEST <= received_ts <= LATEST
+            or abs(offset) > 18 * 3600
             or type(registered) is not int
             or type(voted) is not int
             or not 0 <= registered < MAX_WHOLE
@@ -158,3 +176,95 @@ def encode_rows(election: str, rows: list[StationRow]) -> bytes:
         ensure_ascii=False,
         allow_nan=False,
     ).encode()
+
+
+#: Times already parsed: a day's releases repeat the same instants (polls of every region, the hours).
+_TIMES: dict[str, datetime] = {}
+_TIMES_MAX = 4096
+
+
+def _instant(text: Any) -> datetime | None:
+    """`_aware`, remembering what it parsed (datetimes are immutable: sharing one is safe)."""
+    if type(text) is not str:
+        return None
+    got = _TIMES.get(text)
+    if got is None:
+        got = _aware(text)
+        if got is not None:
+            if len(_TIMES) >= _TIMES_MAX:
+                _TIMES.clear()
+            _TIMES[text] = got
+    return got
+
+
+def _instants(table: Any) -> dict[str, datetime] | None:
+    """A table of region -> time: None to leave it to the core, as for a missing or empty one ({})."""
+    if table is None:
+        return {}
+    if type(table) is not dict:
+        return None
+    out = {}
+    for key, text in table.items():
+        when = _instant(text)
+        if when is None:
+            return None
+        out[key] = when
+    return out
+
+
+def release(value: bytes) -> Release | None:
+    """The `releases` record, as `decode(Release, value)` gives it; None when the core decoder must judge it.
+
+    Only the plain shapes are taken (each optional field absent, null or of its type); anything else,
+    a falsy stand-in for a missing field included, is the core's to read or refuse.
+    """
+    obj = _json(value)
+    if type(obj) is not dict:
+        return None
+    get = obj.get
+    election, turnout, timezone = get("election"), get("turnout"), get("timezone")
+    if type(election) is not str or type(turnout) is not dict or (timezone is not None and type(timezone) is not str):
+        return None
+    as_of, published_at = _instant(get("as_of")), _instant(get("published_at"))
+    if as_of is None or published_at is None:
+        return None
+    figures: dict[str, float] = {}
+    number = _number
+    for code, figure in turnout.items():
+        got = number(figure)
+        if got is None:
+            return None
+        figures[code] = got
+    times: list[datetime | None] = []
+    for key in ("polls_close", "polls_open"):
+        text = get(key)
+        when = None if text is None else _instant(text)
+        if when is None and text is not None:
+            return None
+        times.append(when)
+    registered = get("registered")
+    if registered is None:
+        registered = {}
+    elif type(registered) is not dict or not all(type(n) is int and 0 <= n < MAX_WHOLE for n in registered.values()):
+        return None
+    revision = get("revision")
+    if revision is None:
+        revision = 0
+    elif type(revision) is not int or not 0 <= revision < MAX_WHOLE:
+        return None
+    opens, closes = _instants(get("polls_open_by_region")), _instants(get("polls_close_by_region"))
+    if opens is None or closes is None:
+        return None
+    return Release(
+        election,
+        as_of,
+        published_at,
+        figures,
+        timezone,
+        times[0],
+        times[1],
+        registered,
+        revision,
+        opens,
+        closes,
+    )

@@ -1,7 +1,9 @@
-"""A Faust worker process: the agents plus the `/metrics` endpoint, on one event loop."""
+"""A Faust worker process: the agents, the counts hop (streams/counts_hop.py) and the `/metrics`
+endpoint, on one event loop."""
 
 from __future__ import annotations
 
+import gc
 import logging
 from typing import Any
 
@@ -13,6 +15,7 @@ from prometheus_client import CollectorRegistry
 from streams.agents import AgentState, register_agents
 from streams.annotations import Annotator
 from streams.app import create_app
+from streams.counts_hop import CountsHop
 from streams.metrics import PipelineMetrics
 from turnout_watch.core.logs import setup_logging
 from turnout_watch.core.metrics_endpoint import metrics_app
@@ -79,7 +82,7 @@ def build_worker(settings: Settings, bootstrap: str) -> tuple[faust.App, faust.W
     state = AgentState(app, TopicNames.from_settings(settings), settings, metrics, names, bootstrap, annotator)
     register_agents(state)
     server = MetricsServer(registry, settings.metrics_host, settings.metrics_port)
-    services: list[Service] = [server]
+    services: list[Service] = [server, CountsHop(state)]  # the counts hop: aiokafka's batched consumer
     if annotator is not None:
         services.append(AnnotatorService(annotator))
     # override_logging=False: mode's own setup leaves the root logger at NOTSET (every library's debug
@@ -92,4 +95,20 @@ def run_worker(settings: Settings, bootstrap: str) -> None:
     """Run until SIGTERM/SIGINT (Faust's Worker owns the loop and the signal handlers)."""
     setup_logging(level=settings.worker_log_level, worker=True)
     _app, worker = build_worker(settings, bootstrap)
+    tune_gc()
     worker.execute_from_commandline()
+
+
+#: Allocations between young collections, and young (middle) collections between older ones. CPython's
+#: default (700, 10, 10) makes a worker collect every few hundred counts and walk its whole heap often:
+#: the trackers hold every station's counts, so a day's heap grows by the count. Measured on 100k counts
+#: of 10,000 stations: ~40 -> ~15 us of CPU per count through both hops (bench/observer_throughput.py).
+GC_THRESHOLDS = (50_000, 20, 20)
+
+
+def tune_gc() -> None:
+    """Freeze what start-up allocated (modules, gazetteer, the app: never garbage, so never walked again)
+    and collect less often. Most of a worker's garbage has no cycles and goes by reference counting."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)

@@ -1,7 +1,8 @@
 """The agents' shared state without a broker: encoded records through `AgentState.process_record`.
 
 The Faust app is built but never started, and `send` records what would go to the producer. What
-needs the running worker (`register_agents`' two agents, batching and latency) is covered end to end by
+needs the running worker (`register_agents`' agent, batching and latency; the counts hop is in
+tests/streams/test_counts_hop.py) is covered end to end by
 tests/services and tests/streams/test_scale_out.py; here every record goes through the same
 `process_record`, `publish_flags`, `report`, `report_updates`, `dead_letter` and `forget` the agents call.
 """
@@ -64,7 +65,7 @@ def rows(
 
 
 def counts(hour: int, stations: range, election: str = "e", **kwargs: Any) -> bytes:
-    """A station-counts record, as the observer-counts agent forwards a batch."""
+    """A station-counts record, as the counts hop forwards a batch."""
     return encode(StationCounts(election, tuple(rows(hour, stations, **kwargs))))
 
 

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from streams.app import create_app
-from streams.codec import count_row, encode_rows, station_counts
+from streams.codec import count_row, encode_rows, release, station_counts
 from turnout_watch.core.errors import RecordError
-from turnout_watch.core.records import ObserverCount, StationCounts, StationRow, decode, encode
+from turnout_watch.core.records import ObserverCount, Release, StationCounts, StationRow, decode, encode
 from turnout_watch.core.settings import load_settings
 
 COUNT: dict[str, Any] = {
@@ -134,3 +134,88 @@ async def test_the_worker_consumer_waits_for_a_fetch_at_most_the_setting(tmp_pat
         await consumer.stop()
     finally:
         thread.thread_loop.close()  # mode's consumer thread made a loop of its own for the thread
+
+
+RELEASE: dict[str, Any] = {
+    "election": "kz-2024",
+    "as_of": "2024-10-06T12:00:00+05:00",
+    "published_at": "2024-10-06T12:05:00+05:00",
+    "turnout": {"KZ-10": 30.25, "KZ-11": 28, "KZ": 29.5},
+    "timezone": "Asia/Almaty",
+    "polls_open": "2024-10-06T07:00:00+05:00",
+    "polls_close": "2024-10-06T20:00:00+05:00",
+    "registered": {"KZ-10": 500000, "KZ-11": 400000},
+    "revision": 2,
+    "polls_open_by_region": {"KZ-10": "2024-10-06T07:00:00+05:00"},
+    "polls_close_by_region": {"KZ-10": "2024-10-06T20:00:00+05:00", "KZ-11": "2024-10-06T20:00:00+06:00"},
+}
+
+
+def release_variants() -> list[Any]:
+    out: list[Any] = [RELEASE, {k: RELEASE[k] for k in ("election", "as_of", "published_at", "turnout")}]
+    for key, bad in [
+        ("election", 3),
+        ("election", ""),
+        ("as_of", "2024-10-06T12:00:00"),
+        ("as_of", "noon"),
+        ("published_at", None),
+        ("turnout", [40.0]),
+        ("turnout", {}),
+        ("turnout", None),
+        ("turnout", {"KZ-10": "40"}),
+        ("turnout", {"KZ-10": True}),
+        ("turnout", {"KZ-10": 2**53}),
+        ("turnout", {"KZ-10": 1e308 * 10}),
+        ("timezone", 5),
+        ("timezone", ""),
+        ("timezone", None),
+        ("polls_open", ""),
+        ("polls_open", 0),
+        ("polls_open", None),
+        ("polls_close", "20:00"),
+        ("polls_close", 7),
+        ("registered", {"KZ-10": -1}),
+        ("registered", {"KZ-10": 1.5}),
+        ("registered", {"KZ-10": True}),
+        ("registered", []),
+        ("registered", None),
+        ("registered", {}),
+        ("revision", 1.5),
+        ("revision", -1),
+        ("revision", False),
+        ("revision", 0),
+        ("revision", None),
+        ("polls_open_by_region", {"KZ-10": None}),
+        ("polls_open_by_region", {"KZ-10": "07:00"}),
+        ("polls_open_by_region", []),
+        ("polls_open_by_region", ""),
+        ("polls_close_by_region", {"KZ-10": "2024-10-06T20:00:00"}),
+        ("polls_close_by_region", None),
+    ]:
+        out.append({**RELEASE, key: bad})
+    out.append({k: v for k, v in RELEASE.items() if k != "turnout"})
+    out.append({**RELEASE, "extra": {"anything": 1}})
+    return out
+
+
+@pytest.mark.parametrize("payload", release_variants())
+def test_a_release_is_the_core_s_or_left_to_it(payload: Any) -> None:
+    value = json.dumps(payload).encode()
+    fast = release(value)
+    try:
+        core: Release | str = decode(Release, value)
+    except RecordError as exc:
+        core = str(exc)
+    if fast is not None:
+        assert fast == core
+        assert encode(fast) == encode(core)
+
+
+def test_good_releases_take_the_fast_path() -> None:
+    assert release(json.dumps(RELEASE).encode()) == decode(Release, json.dumps(RELEASE).encode())
+    assert release(encode(decode(Release, json.dumps(RELEASE).encode()))) is not None
+
+
+@pytest.mark.parametrize("value", [b"", b"\xff\xfe", b"[1]", b'{"turnout": {"KZ-10": NaN}}', b"null", b"[" * 5000])
+def test_what_is_not_a_release_object_is_left_to_the_core(value: bytes) -> None:
+    assert release(value) is None

@@ -307,6 +307,8 @@ def test_poison_records_go_to_the_dead_letter_topic_one_at_a_time(tmp_path: Path
             json.dumps({**release, "turnout": {"KZ-75": 40.0}, "revision": 1.5}).encode(),
             json.dumps({**release, "turnout": {"XX-99": 40.0}}).encode(),
             json.dumps({**release, "as_of": "noon", "turnout": {"KZ-75": 40.0}}).encode(),
+            # a time no date library can add an hour to: accepted, it stopped every later release of the day
+            json.dumps({**release, "as_of": "9999-12-31T23:00:00-12:00", "turnout": {"KZ-75": 40.0}}).encode(),
             b"[" * 50_000 + b"]" * 50_000,
         ],
         "observer_counts": [
@@ -315,6 +317,8 @@ def test_poison_records_go_to_the_dead_letter_topic_one_at_a_time(tmp_path: Path
             json.dumps({**good_count, "region_code": "XX-99"}).encode(),
             json.dumps({**good_count, "observed_at": [1, 2]}).encode(),
             b'{"voted": NaN}',
+            json.dumps({**good_count, "voted": -1}).encode(),  # accepted here, it broke the whole forwarded batch
+            json.dumps({**good_count, "station": "\ud800"}).encode(),  # a lone surrogate: no producer can write it
         ],
         "station_counts": [
             json.dumps({"election": election, "rows": [row[:7]]}).encode(),
@@ -322,6 +326,8 @@ def test_poison_records_go_to_the_dead_letter_topic_one_at_a_time(tmp_path: Path
             json.dumps({"election": election, "rows": [["s-1", "XX-99", *row[2:]]]}).encode(),
             json.dumps({"election": election, "rows": {"a": row}}).encode(),
             json.dumps({"election": 7, "rows": [row]}).encode(),
+            json.dumps({"election": election, "rows": [["\ud800", *row[1:]]]}).encode(),
+            json.dumps({"election": election, "rows": [[*row[:3], 1e300, *row[4:]]]}).encode(),
         ],
     }  # fmt: skip
 

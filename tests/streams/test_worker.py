@@ -13,24 +13,27 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.parser import text_string_to_metric_families
 
+from streams.counts_hop import CountsHop
 from streams.worker import AnnotatorService, MetricsServer, build_worker
 from turnout_watch.core.settings import load_settings
+from turnout_watch.core.topics import counts_group
 
 
-def test_build_worker_wires_both_agents_and_the_metrics_server(tmp_path: Path) -> None:
+def test_build_worker_wires_the_agent_the_counts_hop_and_the_metrics_server(tmp_path: Path) -> None:
     settings = load_settings(
         data_dir=tmp_path, history_dir=tmp_path / "no-history", topic_prefix="t1.", metrics_host="127.0.0.1"
     )
     app, worker = build_worker(settings, "127.0.0.1:9, 127.0.0.1:10,")
     assert worker.app is app
     assert [str(url) for url in app.conf.broker] == ["kafka://127.0.0.1:9", "kafka://127.0.0.1:10"]
-    assert sorted(app.agents) == ["detect-releases", "observer-counts"]
+    assert sorted(app.agents) == ["detect-releases"]
     assert set(app.agents["detect-releases"].channel.topics) == {
         "t1.releases",
         "t1.station-counts",
     }
-    assert set(app.agents["observer-counts"].channel.topics) == {"t1.observer-counts"}
-    [server] = worker.services  # no Grafana configured: no annotator
+    server, hop = worker.services  # no Grafana configured: no annotator
+    # the counts hop is aiokafka's batched consumer in its own group, not a Faust agent
+    assert isinstance(hop, CountsHop)
     assert isinstance(server, MetricsServer)
     assert (server.host, server.port) == ("127.0.0.1", settings.metrics_port)
     # the server serves the registry the agents' metrics live in: every region named, counters at 0
@@ -41,12 +44,25 @@ def test_build_worker_wires_both_agents_and_the_metrics_server(tmp_path: Path) -
     assert registry.get_sample_value("turnout_watch_events_malformed_total", {"stream": "releases"}) == 0
 
 
+async def test_the_counts_hop_reads_observer_counts_in_its_own_group(tmp_path: Path) -> None:
+    """Not Faust's group: a broker refuses members of one group subscribed to different topics."""
+    settings = load_settings(data_dir=tmp_path, history_dir=tmp_path / "no-history", topic_prefix="t1.")
+    _app, worker = build_worker(settings, "127.0.0.1:9, 127.0.0.1:10,")
+    [hop] = [service for service in worker.services if isinstance(service, CountsHop)]
+    consumer = hop._new_consumer()  # built, not started: no broker needed
+    assert consumer._group_id == "turnout-watch-counts" == counts_group(settings) != settings.app_id
+    assert consumer._client._bootstrap_servers == ["127.0.0.1:9", "127.0.0.1:10"]
+    assert consumer._subscription.subscription.topics == {"t1.observer-counts"}
+    assert not consumer._enable_auto_commit  # a batch is committed once its output is acknowledged
+    await consumer.stop()
+
+
 def test_a_grafana_url_adds_the_annotator_service(tmp_path: Path) -> None:
     settings = load_settings(
         data_dir=tmp_path, history_dir=tmp_path / "no-history", grafana_url="http://127.0.0.1:9", grafana_queue=7
     )
     _app, worker = build_worker(settings, "127.0.0.1:9")
-    server, annotations = worker.services
+    server, _hop, annotations = worker.services
     assert isinstance(server, MetricsServer) and isinstance(annotations, AnnotatorService)
     assert annotations.annotator.url == "http://127.0.0.1:9"
     assert annotations.annotator.queue.maxsize == 7

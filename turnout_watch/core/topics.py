@@ -14,6 +14,11 @@ their codec (`encode`, `decode`) live in `core.records`.
 | flags              | election id  | a `Flag` in the flags-file format (per election: in order) |
 | station-counts     | election id  | a `StationCounts`: a batch's observer counts of one election, re-keyed |
 | dead-letter        | source topic | a `DeadLetter`: a record an agent could not use, with the reason |
+
+Two consumer groups commit the workers' inputs (`consumer_groups`): the Faust app's (`app_id`) reads
+releases and station-counts; the counts hop (streams/counts_hop.py, aiokafka's own batched consumer
+in the same worker process) reads observer-counts in the group `<app_id>-counts`. A drain check reads
+each topic's committed offsets from the group that commits it.
 """
 
 from __future__ import annotations
@@ -68,6 +73,21 @@ class TopicNames:
             self.station_counts,
             self.dead_letter,
         )
+
+
+def counts_group(settings: Settings) -> str:
+    """The consumer group of the counts hop (observer-counts -> station-counts)."""
+    return f"{settings.app_id}-counts"
+
+
+def consumer_groups(settings: Settings) -> dict[str, str]:
+    """{topic: the consumer group that commits it} for every topic a worker reads."""
+    names = TopicNames.from_settings(settings)
+    return {
+        names.releases: settings.app_id,
+        names.station_counts: settings.app_id,
+        names.observer_counts: counts_group(settings),
+    }
 
 
 async def ensure_topics(bootstrap: str, settings: Settings, timeout: float = 15.0) -> TopicNames:

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -23,7 +24,7 @@ from pydantic import SecretStr
 
 from turnout_watch.core.errors import BrokerError, TurnoutWatchError
 from turnout_watch.core.settings import Settings
-from turnout_watch.core.topics import TopicNames, ensure_topics, read_ends
+from turnout_watch.core.topics import TopicNames, consumer_groups, ensure_topics, read_ends
 from turnout_watch.services.broker import EmbeddedBroker, _die_with_parent, free_port, launch_broker, terminate
 
 log = logging.getLogger(__name__)
@@ -124,7 +125,8 @@ class LocalPipeline:
                 )
 
     async def consumer_lag(self, topics: Iterable[str]) -> int:
-        """Messages on `topics` the worker group has not yet committed (0 = fully processed)."""
+        """Messages on `topics` the workers have not yet committed (0 = fully processed), each topic's
+        offsets as committed by the consumer group that reads it (`core.topics.consumer_groups`)."""
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
         await consumer.start()
@@ -135,7 +137,13 @@ class LocalPipeline:
                 await consumer.topics()
                 partitions = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()]
             ends = await read_ends(self.bootstrap, partitions)  # not end_offsets(): tansu answers it low
-            committed = await admin.list_consumer_group_offsets(self.settings.app_id, partitions=partitions)
+            groups = consumer_groups(self.settings)
+            by_group: dict[str, list[TopicPartition]] = {}
+            for tp in partitions:
+                by_group.setdefault(groups.get(tp.topic, self.settings.app_id), []).append(tp)
+            committed: dict[TopicPartition, Any] = {}
+            for group, tps in by_group.items():  # each topic as committed by the group that reads it
+                committed.update(await admin.list_consumer_group_offsets(group, partitions=tps))
             lag = 0
             for tp, end in ends.items():
                 meta = committed.get(tp)
@@ -165,8 +173,8 @@ class LocalPipeline:
         """Wait until every stage is committed: inputs first, then what the agents derived from them.
 
         Observer counts are re-keyed by election onto a second topic that the release agent reads. The
-        counts agent commits its input only after those records are acknowledged, so once the first
-        stage is drained every one is on its topic, and the second wait sees its true end.
+        counts hop (its own consumer group) commits its input only after those records are acknowledged,
+        so once the first stage is drained every one is on its topic, and the second wait sees its true end.
         """
         assert self.topics is not None, "start the pipeline first"
         inputs = [self.topics.releases, self.topics.observer_counts]

@@ -18,7 +18,8 @@ Layout of the data directory (the one place everything writes):
 
 Start order: broker, topics, Prometheus and Alertmanager, workers, the intake, the scraper (drill
 simulators around them). Stop order: inputs first; once the workers drained what the inputs published
-(`LocalPipeline.wait_pipeline_drained`, which reads ends with `read_ends`), Prometheus and Alertmanager
+(`LocalPipeline.wait_pipeline_drained`: ends by `read_ends`, each topic's offsets from the consumer group
+that commits it, `core.topics.consumer_groups`), Prometheus and Alertmanager
 (so no alert is "resolved" to a coordinator because its worker went away), then the workers, then the
 broker. When the embedded broker dies it is restarted on the same port and the day is
 published again from the scraper's archive and the intake's database (`services.restore`); the workers
@@ -45,6 +46,7 @@ from typing import Any
 
 import yaml
 from aiohttp import web
+from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
@@ -69,6 +71,8 @@ log = logging.getLogger(__name__)
 __all__ = ["STATE_FILE", "ExtraInput", "Stack", "StackPlan", "alertmanager_binary", "cli_argv"]
 
 STATE_FILE = "up.json"
+#: Tries of `restore` onto a broker that came back empty (see `Stack._recover_broker`).
+RESTORE_ATTEMPTS = 3
 
 
 def cli_argv(*args: str) -> list[str]:
@@ -299,7 +303,19 @@ class Stack:
         await ensure_topics(self.bootstrap, self.settings)
         days = [self.archive_dir] if is_archive(self.archive_dir) else []
         db = store.db_path(self.settings)
-        stats = await restore(self.settings, self.bootstrap, days=days, observers_db=db if db.is_file() else None)
+        observers_db = db if db.is_file() else None
+        for attempt in range(1, RESTORE_ATTEMPTS + 1):
+            try:
+                stats = await restore(self.settings, self.bootstrap, days=days, observers_db=observers_db)
+                break
+            except KafkaError as exc:
+                # tansu 0.6 can refuse a produce just after it came back: two producers' first batches of a
+                # fresh partition at once (here the intake's held counts and ours) get "UnknownError" for
+                # one of them. Publishing the day again is harmless (every effect is keyed), so try again.
+                if attempt == RESTORE_ATTEMPTS:
+                    raise
+                log.warning("restore onto the restarted broker failed (%s); trying again", exc or type(exc).__name__)
+                await asyncio.sleep(1.0)
         log.warning(
             "broker restarted on %s: restored %d releases and %d observer counts", self.bootstrap, stats.releases,
             stats.observer_counts,
