@@ -11,14 +11,13 @@ writes it); Alertmanager notifies a webhook, an SMTP sink and a stand-in for Tel
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import os
 import shutil
 import stat
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import time as clock
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from ingest.day_publisher import ReplayPublisher
 from tests.support.broker import isolated_settings
 from tests.support.notifications import HttpSink, SmtpSink, telegram_api
 from tests.support.paths import DAY_2022
+from tests.support.processes import process
 from turnout_watch.core.dayfile import DayFile, load_day
 from turnout_watch.core.settings import SHIPPED_ELECTIONS
 from turnout_watch.services.broker import EmbeddedBroker, free_port
@@ -54,21 +54,6 @@ def day_between(start: clock, end: clock) -> DayFile:
     tz = day.election.tz
     kept = tuple(e for e in day.events if start <= e.event_time.astimezone(tz).time() <= end)
     return dataclasses.replace(day, events=kept)
-
-
-@contextlib.contextmanager
-def process(args: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("wb") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    try:
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 async def until(what: str, check: Callable[[], bool], timeout: float, logs: list[Path]) -> float:

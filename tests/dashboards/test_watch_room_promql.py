@@ -17,7 +17,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from dashboards.build import render
 from dashboards.watchroom import CLOSES_LATER, ROSE_AFTER_OWN_CLOSE, expressions, polls_now
 from tests.support.broker import isolated_settings
 from tests.support.paths import DAY_2022, ROOT
+from tests.support.processes import process as run_process
 from turnout_watch.services.broker import EmbeddedBroker, free_port
 from turnout_watch.services.pipeline import LocalPipeline
 
@@ -54,19 +54,10 @@ def by_region(result: list[dict[str, Any]]) -> dict[str, float]:
     return {s["metric"]["region"]: float(s["value"][1]) for s in result}
 
 
-@contextlib.contextmanager
-def process(args: list[str], log: Path, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("wb") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-    try:
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+def process(
+    args: list[str], log: Path, env: dict[str, str]
+) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
+    return run_process(args, log, env, ROOT)
 
 
 async def query(session: aiohttp.ClientSession, base: str, expr: str) -> list[dict[str, Any]]:
