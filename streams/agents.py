@@ -161,9 +161,9 @@ class AgentState:
 
     def record_published(self, flag: Flag, raised: float) -> None:
         """A flag read back from the flags topic: published before, so counted and never published again."""
-        held = self.elections.get(flag.election)
-        if held is not None:
-            held.figures.admit_flags([flag], raised)
+        # the election's history may all be uncommitted (its first owner died before a commit): hold it
+        # anyway, or the redelivered batch would publish these flags again
+        self.held(flag.election).figures.admit_flags([flag], raised)
 
     def report_updates(self, updates: Iterable[RegionUpdate]) -> None:
         """A batch's region updates into their elections' figures (only each region's last one shows)."""
@@ -259,41 +259,51 @@ def register_agents(state: AgentState) -> None:
     @app.agent(election_topics, name="detect-releases")
     async def detect_releases(stream: faust.StreamT[bytes]) -> None:
         async for events in _batches(stream, settings):
-            await ownership.wait_ready()  # a rebalance gave us partitions: their trackers are being rebuilt
-            pending: list[Awaitable[Any]] = []
-            published: list[Flag] = []
-            updates: list[RegionUpdate] = []
-            releases = [e for e in events if e.message.topic == topics.releases]
-            for event in events:
-                stream_name = "releases" if event.message.topic == topics.releases else "station_counts"
-                try:
-                    election, result, release = state.process_record(event.message.topic, event.value)
-                except RecordError as exc:  # a ValueError: the record breaks its contract
-                    pending.append(await state.dead_letter(event, stream_name, str(exc)))
-                    continue
-                except Exception as exc:  # a bug must not lose the batch: this record is set aside, loudly
-                    where = (event.message.topic, event.message.partition, event.message.offset)
-                    log.exception("failed on %s[%s]@%s", *where)
-                    reason = f"internal error: {type(exc).__name__}: {exc}"
-                    pending.append(await state.dead_letter(event, stream_name, reason))
-                    continue
-                ownership.note(election, event.message.partition)
-                if not ownership.owns(election):  # revoked while this batch ran: the new owner has it
-                    continue
-                published += await state.publish_flags(election, result.flags, pending)
-                for update in result.updates:
-                    pending.append(await state.send(topics.turnout, update.region_code, update.to_dict()))
-                state.report(election, result, release)
-                if release is not None and state.annotator is not None and result.updates:  # not for a redelivery
-                    state.annotator.release(release, [f for f in result.flags if f in published])
-                updates.extend(result.updates)
-            state.report_updates(ownership.owned_only(updates))
             try:
-                await asyncio.gather(*pending)  # broker-acknowledged before Faust acks the input batch
-            except Exception as exc:  # the broker did not take them within the producer's timeout
-                state.withdraw(published)
+                await take_batch(events)
+            except Exception as exc:
+                # Faust acks a batch's events however the agent leaves them, and the trackers have taken
+                # part of it: only a restart (rebuilding from the committed offsets) gives one clean pass
                 give_up(exc)
-            _observe_latency(metrics, "releases", releases)
+
+    async def take_batch(events: Sequence[EventT[bytes]]) -> None:
+        """One batch of releases and station counts through their elections' trackers."""
+        await ownership.wait_ready()  # a rebalance gave us partitions: their trackers are being rebuilt
+        pending: list[Awaitable[Any]] = []
+        published: list[Flag] = []
+        updates: list[RegionUpdate] = []
+        releases = [e for e in events if e.message.topic == topics.releases]
+        for event in events:
+            stream_name = "releases" if event.message.topic == topics.releases else "station_counts"
+            try:
+                election, result, release = state.process_record(event.message.topic, event.value)
+            except RecordError as exc:  # a ValueError: the record breaks its contract
+                pending.append(await state.dead_letter(event, stream_name, str(exc)))
+                continue
+            except Exception as exc:  # a bug must not lose the batch: this record is set aside, loudly
+                where = (event.message.topic, event.message.partition, event.message.offset)
+                log.exception("failed on %s[%s]@%s", *where)
+                reason = f"internal error: {type(exc).__name__}: {exc}"
+                pending.append(await state.dead_letter(event, stream_name, reason))
+                continue
+            ownership.note(election, event.message.partition)
+            if not ownership.owns(election):  # revoked while this batch ran: the new owner has it
+                state.forget(election)  # and a tracker this record just re-created must not linger
+                continue
+            published += await state.publish_flags(election, result.flags, pending)
+            for update in result.updates:
+                pending.append(await state.send(topics.turnout, update.region_code, update.to_dict()))
+            state.report(election, result, release)
+            if release is not None and state.annotator is not None and result.updates:  # not for a redelivery
+                state.annotator.release(release, [f for f in result.flags if f in published])
+            updates.extend(result.updates)
+        state.report_updates(ownership.owned_only(updates))
+        try:
+            await asyncio.gather(*pending)  # broker-acknowledged before Faust acks the input batch
+        except Exception as exc:  # the broker did not take them within the producer's timeout
+            state.withdraw(published)
+            give_up(exc)
+        _observe_latency(metrics, "releases", releases)
 
 
 def give_up(exc: Exception) -> NoReturn:

@@ -146,6 +146,7 @@ class PartitionOwnership:
                 flag = decode(Flag, record.value)
             except RecordError:
                 continue
+            self.note(flag.election, record.partition)  # flags are keyed by election too: same partition
             if self.owns(flag.election):
                 self.owner.record_published(flag, record.timestamp / 1000)
         log.info(

@@ -229,7 +229,6 @@ def test_forgetting_an_election_drops_its_series_only(state: AgentState, metrics
     # a record of it after the drop (a batch under way) sets nothing; a new tracker brings its series back
     state.report_updates([update("a", "KZ-61", 70.0, 5.8, TWO_PM_TS)])
     state.report("a", ProcessResult(counted_regions={"KZ-61"}), None, at=950.0)
-    state.record_published(flag("a", "cross_sectional_jump"), 1000.0)
     assert region(metrics, "turnout_watch_region_turnout_percent") is None
     assert "a" not in state.elections
     state.tracker("a")
