@@ -39,6 +39,7 @@ from streams.broker_reset import ResetWatch, start_over
 from streams.codec import release as release_of
 from streams.codec import station_counts
 from streams.metrics import ElectionFigures, PipelineMetrics
+from streams.outbox import Outbox
 from streams.ownership import PartitionOwnership
 from turnout_watch.core.errors import RecordError
 from turnout_watch.core.gazetteer import NATIONAL
@@ -88,6 +89,9 @@ class AgentState:
         self.elections: dict[str, OwnedElection] = {}
         self.ownership = PartitionOwnership(self, self.topics, self.settings.app_id, self.bootstrap)
         self.metrics.read_elections_from(lambda: [held.figures for held in self.elections.values()])
+        producer = self.app.producer
+        # Faust's aiokafka driver keeps its aiokafka producer behind `_ensure_producer` (no public getter)
+        self.outbox = Outbox(lambda: producer._ensure_producer(), producer.partitioner)  # type: ignore[attr-defined]
 
     async def send(self, topic: str, key: str, value: Encodable | Mapping[str, Any]) -> Awaitable[Any]:
         """Hand a record to the producer; the returned future resolves once the broker has it.
@@ -292,12 +296,13 @@ def register_agents(state: AgentState) -> None:
                 continue
             published += await state.publish_flags(election, result.flags, pending)
             for update in result.updates:
-                pending.append(await state.send(topics.turnout, update.region_code, update.to_dict()))
+                await state.outbox.add(topics.turnout, update.region_code.encode(), encode(update.to_dict()))
             state.report(election, result, release)
             if release is not None and state.annotator is not None and result.updates:  # not for a redelivery
                 state.annotator.release(release, [f for f in result.flags if f in published])
             updates.extend(result.updates)
         state.report_updates(ownership.owned_only(updates))
+        pending += await state.outbox.flush()
         try:
             await asyncio.gather(*pending)  # broker-acknowledged before Faust acks the input batch
         except Exception as exc:  # the broker did not take them within the producer's timeout

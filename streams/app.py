@@ -75,6 +75,9 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
         broker_commit_interval=0.5,
         stream_wait_empty=False,
         producer_acks=-1,  # acks=all: a flag is durable before the input is acknowledged
+        # the turnout records of a whole batch go as a few Kafka batches (streams/outbox.py); aiokafka
+        # sends one batch per partition at a time, so 16 KiB batches would mean a round trip per ~60
+        producer_max_batch_size=256 * 1024,
     )
     app.fetch_max_wait_ms = round(settings.fetch_max_wait * 1000)
     return app
