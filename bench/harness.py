@@ -8,7 +8,10 @@ of their ratio. A worker's run counts only if it processed exactly the N records
 ends (bench/drain.py), never on tansu's low ListOffsets answer.
 
 Kept to aiokafka and the standard library (plus prometheus_client's parser) so a bench runs against an
-older checkout too (PYTHONPATH=<checkout>) for a before/after.
+older checkout too (PYTHONPATH=<checkout>) for a before/after. Run such a before/after from outside
+any checkout (`cd /tmp`): workers and servers are started with `python -m`, which puts the current
+directory first on the path, so from inside /work/main they would import the current code whatever
+PYTHONPATH says.
 """
 
 from __future__ import annotations

@@ -172,7 +172,8 @@ class Intake:
             self._answers.popitem(last=False)
 
     async def submit(self, items: Sequence[Any], token: TokenRecord, now: datetime) -> SubmitResult:
-        self.refresh()
+        """Check, store and publish the items of one request; `token` is what `authenticate` (which
+        reloads a registry another process changed) returned for it."""
         result = SubmitResult()
         answers: list[dict[str, Any] | None] = [None] * len(items)
         fresh: list[tuple[int, CheckedCount]] = []
