@@ -14,6 +14,7 @@ dead-letter reasons are the core's, word for word.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from datetime import datetime
@@ -62,6 +63,17 @@ def _aware(text: Any) -> datetime | None:
     return value
 
 
+@functools.lru_cache(maxsize=4096)
+def _moment(text: str) -> tuple[float, float] | None:
+    """(unix seconds, UTC offset in seconds) of an aware ISO time in range; remembered, because a whole
+    hour's counts carry the same few observation times (each station's count "as of 14:00")."""
+    value = _aware(text)
+    if value is None:
+        return None
+    offset = value.utcoffset()
+    return value.timestamp(), offset.total_seconds() if offset is not None else 0.0
+
+
 def count_row(value: bytes) -> tuple[str, StationRow] | None:
     """(election, row) of an `observer-counts` record, as `StationRow.of(decode(ObserverCount, value))`
     gives them; None when the core decoder must judge it."""
@@ -85,18 +97,19 @@ def count_row(value: bytes) -> tuple[str, StationRow] | None:
         or not 0 <= voted < MAX_WHOLE
     ):
         return None
-    observed, received = _aware(get("observed_at")), _aware(get("received_at"))
+    observed_at = get("observed_at")
+    observed = _moment(observed_at) if type(observed_at) is str else None
+    received = _aware(get("received_at"))
     if observed is None or received is None:
         return None
     if get("accepted_at") is not None and _aware(get("accepted_at")) is None:
         return None
-    offset = observed.utcoffset()
     row = StationRow(
         station,
         code,
         "tally" if source == "tally" else "commission",
-        observed.timestamp(),
-        offset.total_seconds() if offset is not None else 0.0,
+        observed[0],
+        observed[1],
         received.timestamp(),
         registered,
         voted,
