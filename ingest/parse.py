@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import operator
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -66,7 +67,7 @@ _BLOCK = frozenset(
 )
 _CELL = frozenset({"td", "th"})
 _DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d\u2e3a\u2e3b"
-_DASH_TO_HYPHEN = str.maketrans(dict.fromkeys(map(ord, _DASHES), "-"))
+_ANY_DASH = re.compile(f"[{_DASHES}]")  # each to "-" (a regex, as str.translate looks up every character)
 
 _MONTHS = {
     "ru": "январ феврал март апрел ма июн июл август сентябр октябр ноябр декабр",
@@ -111,8 +112,11 @@ _HOUR_WORD = r"(?P<hw>\s*(?:час\w*|ч\b\.?|утра|дня|вечера|o'clo
 _AMPM = r"(?P<ampm>[ap])\.?\s?m\.?"
 # A time: the hour opens the pattern, so the engine skips to digits instead of trying every letter;
 # the as-of keyword before it is read backwards from there (_TIME_KEYWORD), at most this far back.
+# An hour followed by a digit, a comma or a % sign ("25,64 %") could only be a bare number: no time
+# (see _times), nor a bound on the keyword of the next (a keyword holds no digit). The lookahead
+# spares trying the rest of the pattern on every figure.
 _TIME = re.compile(
-    rf"(?P<h>\d(?<![\d.,:]\d)\d?)(?:(?P<sep>[:.]|-(?=\d\d-))(?P<m>\d{{2}}))?"
+    rf"(?P<h>\d(?<![\d.,:]\d)\d?)(?![\d,%])(?:(?P<sep>[:.]|-(?=\d\d-))(?P<m>\d{{2}}))?"
     rf"(?:\s*{_AMPM}|(?P<kk>{_KK_AFTER})|{_HOUR_WORD})?(?![\d%])",
     re.IGNORECASE,
 )
@@ -120,32 +124,21 @@ _TIME_KEYWORD = re.compile(rf"(?P<kw>{_ASOF_BEFORE})\s+\Z", re.IGNORECASE)
 _KEYWORD_REACH = 48
 
 
-def _time_matches(text: str) -> list[tuple[int, str | None, re.Match[str]]]:
-    """Every time expression, left to right without overlap: (where it starts, its keyword, the match
-    from the hour on). The same readings as one pattern with an optional keyword before the hour."""
-    out: list[tuple[int, str | None, re.Match[str]]] = []
-    end = 0
-    for m in _TIME.finditer(text):
-        at = m.start()
-        k = _TIME_KEYWORD.search(text, max(end, at - _KEYWORD_REACH), at)
-        if k is not None:
-            at = k.start()
-        out.append((at, k.group("kw") if k is not None else None, m))
-        end = m.end()
-    return out
-
-
 _ENUMERATOR = re.compile(r"^\s*(?:\d{1,2}[.)]|\(\d{1,2}\)|[•·*▪►-])\s+")
 # Segments: ";", a line, ". " after a figure, or a sentence end before a capital (not after "г." or
 # "обл.": the name goes on), so a sentence naming a place and the figure of the next stay apart.
-_SEGMENT_SPLIT = re.compile(r";|(?<=[%\d])\s*\.\s+|\n|(?<!\b\w)(?<!\bобл)(?<!\bим)\.\s+(?=[«\"(]?[A-ZА-ЯЁӘҒҚҢӨҰҮҺІ])")
+_DOT_BLANK = re.compile(r"\.\s")
+_SEGMENT_SPLIT = re.compile(
+    r"(?=[;.\s])(?:;|(?<=[%\d])\s*\.\s+|\n|(?<!\b\w)(?<!\bобл)(?<!\bим)\.\s+(?=[«\"(]?[A-ZА-ЯЁӘҒҚҢӨҰҮҺІ]))"
+)  # the lookahead spares trying the lookbehinds at every letter
 # A sentence that points back at the place the one before it named: "Самая высокая явка в Шымкенте.
 # Там ... 57,03 %", "Ақтөбе облысында ... Онда ... 34,3 пайызы", "There, 40% voted".
 _POINTER = re.compile(r"(?<!\w)(?:там|здесь|онда|мұнда|сонда|there|here)(?!\w)", re.IGNORECASE)
 _ANAPHORA = re.compile(r"\s*(?:там|здесь|онда|мұнда|сонда|there|here)\b", re.IGNORECASE)
+# Digit first, as _TIME: "12,5", "12 345" or "12.5" after no letter, digit, dot or comma.
 _NUMBER = re.compile(
-    r"(?<![\w.,])(?P<num>\d{1,2},\s\d{1,2}(?=\s*(?:%|процент|пайыз|paıyz|paiyz))|"
-    r"\d{1,3}(?:[ \u00a0\u202f]\d{3})+|\d+(?:[.,]\d+)?)"
+    r"(?P<num>\d(?<![\w.,]\d)(?:\d?,\s\d{1,2}(?=\s*(?:%|процент|пайыз|paıyz|paiyz))|"
+    r"\d{0,2}(?:[ \u00a0\u202f]\d{3})+|\d*(?:[.,]\d+)?))"
     r"(?P<pct>\s*(?:%|процент\w*|пайыз\w*|percent|per\s+cent))?(?![\w])",
     re.IGNORECASE,
 )
@@ -284,6 +277,16 @@ def html_to_text(html: str, selector: str | None = None) -> tuple[str, bool]:
     return document_text(doc, selector)
 
 
+def _cell_text(cell: lxml.html.HtmlElement) -> str:
+    """``cell.text_content()``: an element with no child holds only its own text (most cells), read
+    without the XPath evaluation text_content runs."""
+    return (cell.text or "") if len(cell) == 0 else str(cell.text_content())
+
+
+_OPENS_LINE = frozenset(("li", "tr", "p", "div"))  # blocks whose own text starts on a line of its own
+_NOT_ELEMENTS = (etree.Comment, etree.ProcessingInstruction)  # their text is none of the page's
+
+
 def document_text(doc: lxml.html.HtmlElement, selector: str | None = None) -> tuple[str, bool]:
     """:func:`html_to_text` of a parsed page (which it rewrites: read anything else from it first)."""
     for bad in list(doc.iter("script", "style", "noscript")):
@@ -295,9 +298,68 @@ def document_text(doc: lxml.html.HtmlElement, selector: str | None = None) -> tu
             root = matches[0]
         else:
             found = False
+    text = _walked_text(root)
+    return (_rewritten_text(root) if text is None else text), found
+
+
+def _opening(el: lxml.html.HtmlElement) -> str:
+    """An element's own text as _rewritten_text leaves it: a row's is its cells joined."""
+    tag = el.tag
+    if tag == "tr":
+        text = " | ".join([" ".join(_cell_text(cell).split()) for cell in el if cell.tag in _CELL])
+    else:
+        text = el.text or ""
+    return "\n" + text if text and tag in _OPENS_LINE else text
+
+
+def _closing(el: lxml.html.HtmlElement) -> str:
+    """An element's tail as _rewritten_text leaves it."""
+    tail = el.tail or ""
+    if el.tag in _CELL:
+        return " | " + tail
+    if el.tag in _BLOCK:
+        return "\n" + tail
+    return tail
+
+
+def _walked_text(root: lxml.html.HtmlElement) -> str | None:
+    """What _rewritten_text returns, read off the tree in one walk without rewriting it (setting the
+    texts and tails on the tree, then reading it back whole, costs about twice as much).
+
+    The text of every node in document order, the root's tail aside, as text_content gives it: an
+    element's text, its children's, then its tail; a comment or processing instruction gives its
+    tail only; a row gives its cells and nothing under them. None if the tree holds an entity
+    reference (whose text text_content resolves): read that one by rewriting it."""
+    parts = [_opening(root)]
+    if root.tag == "tr":
+        return parts[0]
+    stack = [(root, iter(root))]
+    while stack:
+        el, children = stack[-1]
+        child = next(children, None)
+        if child is None:
+            stack.pop()
+            if stack:  # an element closed (the root's tail is not the page's)
+                parts.append(_closing(el))
+            continue
+        tag = child.tag
+        if not isinstance(tag, str):
+            if tag not in _NOT_ELEMENTS:
+                return None
+            parts.append(child.tail or "")
+        elif tag == "tr":
+            parts += [_opening(child), _closing(child)]
+        else:
+            parts.append(_opening(child))
+            stack.append((child, iter(child)))
+    return "".join(parts)
+
+
+def _rewritten_text(root: lxml.html.HtmlElement) -> str:
+    """The text, one line per block element and cells joined by " | ", by rewriting the tree."""
     for row in list(root.iter("tr")):
         # One line per row with cells joined, whatever blocks the cells hold inside.
-        cells = [" ".join(cell.text_content().split()) for cell in row if cell.tag in _CELL]
+        cells = [" ".join(_cell_text(cell).split()) for cell in row if cell.tag in _CELL]
         tail = row.tail
         row.clear()
         row.text, row.tail = " | ".join(cells), tail
@@ -308,9 +370,9 @@ def document_text(doc: lxml.html.HtmlElement, selector: str | None = None) -> tu
             el.tail = " | " + (el.tail or "")
         elif el.tag in _BLOCK:
             el.tail = "\n" + (el.tail or "")
-            if el.tag in ("li", "tr", "p", "div") and el.text:
+            if el.tag in _OPENS_LINE and el.text:
                 el.text = "\n" + el.text
-    return str(root.text_content()), found
+    return str(root.text_content())
 
 
 class _Item(NamedTuple):
@@ -323,6 +385,9 @@ class _Item(NamedTuple):
     text: str = ""
     value: float = 0.0
     problem: str = ""
+
+
+_START = operator.attrgetter("start")
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -371,7 +436,7 @@ class _Resolver:
 
 def _plain_gap(gap: str) -> bool:
     """Whether words this far apart are read as separate words by every form of lookup."""
-    return all(ch.isspace() or ch in "-." for ch in gap)
+    return gap == " " or all(ch.isspace() or ch in "-." for ch in gap)
 
 
 def _mentions(segment: str, blocked: list[tuple[int, int]], resolve: _Resolver, owners: bool = True) -> list[_Item]:
@@ -397,13 +462,19 @@ def _mentions(segment: str, blocked: list[tuple[int, int]], resolve: _Resolver, 
         return list(items)
     out = []
     for item in items:
-        shift = next((c for at, c in reversed(shifts) if at <= item.start), 0)
+        shift = 0
+        for at, c in reversed(shifts):
+            if at <= item.start:
+                shift = c
+                break
         out.append(_Item(item.start + shift, item.end + shift, "R", item.code, item.text, problem=item.problem))
     return out
 
 
 _BLANK = "\x00"
 _NAME_BREAK_OR_BLANK = re.compile(_NAME_BREAK.pattern + "|\x00+")
+# A word, or what parts names (told apart by group): a segment's words and breaks in one pass.
+_WORD_OR_BREAK = re.compile(rf"(?P<word>{_WORD.pattern})|{_NAME_BREAK_OR_BLANK.pattern}")
 
 
 @functools.lru_cache(maxsize=1 << 14)
@@ -427,15 +498,13 @@ def _windows_in(gazetteer: Gazetteer, segment: str, owners: bool) -> tuple[tuple
     Cached apart from the day, as the days of a benchmark or a backfill share their lines."""
     could_name = gazetteer.could_name
     found: list[tuple[int, int, str, bool]] = []
-    cuts = [(m.start(), m.end()) for m in _NAME_BREAK_OR_BLANK.finditer(segment)]
-    bounds, pos = [], 0
-    for start, end in cuts:
-        if start > pos:
-            bounds.append((pos, start))
-        pos = max(pos, end)
-    bounds.append((pos, len(segment)))
-    for lo, hi in bounds:
-        words = list(_WORD.finditer(segment, lo, hi))
+    runs: list[list[re.Match[str]]] = [[]]  # the words between two breaks (_NAME_BREAK_OR_BLANK)
+    for m in _WORD_OR_BREAK.finditer(segment):
+        if m.lastgroup == "word":
+            runs[-1].append(m)
+        elif runs[-1]:
+            runs.append([])
+    for words in runs:
         # A window holding a word no known form has, set off by plain gaps, cannot be a name: it is
         # skipped without a lookup (the lookup would say None), which is most windows of a release.
         # next_dead[k]: the first such word at or after k; next_break[k]: the first gap at or after
@@ -444,12 +513,16 @@ def _windows_in(gazetteer: Gazetteer, segment: str, owners: bool) -> tuple[tuple
         next_dead, next_break = [n] * (n + 1), [n] * (n + 1)
         for k in range(n - 1, -1, -1):
             next_dead[k] = k if not could_name(words[k].group()) else next_dead[k + 1]
-            plain = k == n - 1 or _plain_gap(segment[words[k].end() : words[k + 1].start()])
-            next_break[k] = next_break[k + 1] if plain else k
+            if k < n - 1 and not _plain_gap(segment[words[k].end() : words[k + 1].start()]):
+                next_break[k] = k
+            else:
+                next_break[k] = next_break[k + 1]
         i = 0
         while i < n:
+            # Skipped: the widths taking in the next dead word but no gap that is not plain.
+            dead, gap = next_dead[i] - i, next_break[i] - i + 1
             for width in range(min(_MAX_WINDOW, n - i), 0, -1):
-                if next_dead[i] < i + width and next_break[i] >= i + width - 1:
+                if dead < width <= gap:
                     continue
                 start, end = words[i].start(), words[i + width - 1].end()
                 text = segment[start:end]
@@ -479,10 +552,8 @@ def _forms(gazetteer: Gazetteer, text: str) -> frozenset[str]:
 
 
 def _number(text: str) -> float:
-    return float(text.translate(_NUMBER_SPACES).replace(",", "."))
-
-
-_NUMBER_SPACES = dict.fromkeys(map(ord, " \u00a0\u202f"), None)
+    """A _NUMBER's figure: decimal comma or dot, thousands set off by any of its spaces."""
+    return float(text.replace(",", ".").replace(" ", "").replace("\u00a0", "").replace("\u202f", ""))
 
 
 def _numbered_list(patterns: list[str]) -> list[str]:
@@ -601,6 +672,7 @@ _NATIONAL_RES = tuple(
     for (tier, cues, p), first in zip(_NATIONAL_PATTERNS, _NATIONAL_FIRST, strict=True)
     if first
 )
+_NATIONAL_CUES = frozenset(cue for _, cues, _ in _NATIONAL_PATTERNS for cue in cues)
 _AFTER_VALUE = sorted(
     (tier, p.removeprefix(_VAL), cues)
     for (tier, cues, p), first in zip(_NATIONAL_PATTERNS, _NATIONAL_FIRST, strict=True)
@@ -609,18 +681,44 @@ _AFTER_VALUE = sorted(
 
 
 @functools.lru_cache(maxsize=64)
-def _national_by_value(active: tuple[int, ...]) -> re.Pattern[str] | None:
+def _national_by_value(active: tuple[int, ...]) -> re.Pattern[str]:
     """The figure-first patterns (by index in _AFTER_VALUE) joined into one: only those whose cue
     words the release holds, so a Russian release does not try the English ones at every figure."""
-    if not active:
-        return None
     rests = "|".join(f"(?P<{_AFTER_VALUE[i][0]}{i}>{_AFTER_VALUE[i][1]})" for i in active)
-    return re.compile(_VAL + r"(?:" + rests + ")", re.IGNORECASE)
+    # Every one of them goes on with blanks and then a word: a figure followed by anything else (the
+    # end of a list's line, the next number) is passed over without trying them one by one.
+    return re.compile(_VAL + r"(?=\s+[^\W\d_])(?:" + rests + ")", re.IGNORECASE)
+
+
+_NATIONAL_BY_ANY_VALUE = _national_by_value(tuple(range(len(_AFTER_VALUE))))
+
+
+def _by_value_matches(text: str, present: set[str]) -> list[re.Match[str]]:
+    """The matches of ``_national_by_value(active)`` over the text, `active` the figure-first patterns
+    with a cue word `present` in the folded text, without compiling a pattern per set of cues (a compile
+    costs as much as reading a few releases).
+
+    All the patterns joined, compiled once, are tried first. When each match they find is by an
+    active pattern, the active ones alone find the same matches: at each place the joined pattern
+    takes the first way to match in its order, and the narrower one, whose alternatives keep the
+    same order, has that same way first. A match by an inactive pattern (its cue words absent, which
+    should not happen) sends the text to the narrower pattern itself."""
+    active = tuple(i for i, (_, _, cues) in enumerate(_AFTER_VALUE) if not present.isdisjoint(cues))
+    if not active:
+        return []
+    found = list(_NATIONAL_BY_ANY_VALUE.finditer(text))
+    names = {f"{_AFTER_VALUE[i][0]}{i}" for i in active}
+    if all(m.lastgroup in names for m in found):
+        return found
+    return list(_national_by_value(active).finditer(text))
 
 
 # Sentence ends: a line, ";", or ". ! ?" before a capital (not after a one-letter or short
 # abbreviation: "г. Астана", "обл. Абай" stay in their sentence).
-_SENTENCE_END = re.compile(r"(?=[\n;!?.])(?:[\n;!?]|(?<!\b\w)(?<!\bобл)(?<!\bим)\.(?=\s*[«\"(]?[A-ZА-ЯЁӘҒҚҢӨҰҮҺІ]))")
+# The end is taken first (the engine skips to those characters), then what stands before a "." checked.
+_SENTENCE_END = re.compile(
+    r"[\n;!?.](?:(?<=[\n;!?])|(?<!\b\w\.)(?<!\bобл\.)(?<!\bим\.)(?=\s*[«\"(]?[A-ZА-ЯЁӘҒҚҢӨҰҮҺІ]))"
+)
 # A place without a name ("в городе", "в регионе", "in the region"): the figure is that place's.
 _PLACE = re.compile(
     r"\b(?:город\w*|г\.|област\w*|обл\.|регион\w*|район\w*|округ\w*|сел[еоа]\w*|аул\w*|мегаполис\w*|облыс\w*|"
@@ -674,6 +772,7 @@ def _names_a_place(sentence: str, resolve: _Resolver, voters: bool) -> bool:
 
 
 _ANY_DIGIT = re.compile(r"\d")
+_DIGIT_LINE = re.compile(r"^.*\d.*$", re.MULTILINE)  # a line ("." is all but "\n") holding a digit
 
 
 @functools.lru_cache(maxsize=1 << 12)
@@ -702,19 +801,17 @@ def _national(
     spans of its value (masked afterwards) and a note when two such sentences disagree (then none is
     returned: never guess which is right)."""
     folded = text.casefold()
+    present = {cue for cue in _NATIONAL_CUES if cue in folded}  # each cue word looked for once
     # Each value once, with the strongest tier any pattern reads it in, and that pattern's match.
     candidates: dict[tuple[int, int], tuple[bool, int, int]] = {}
     for tier, cues, pattern in _NATIONAL_RES:
-        if not any(cue in folded for cue in cues):
+        if present.isdisjoint(cues):
             continue
         for m in pattern.finditer(text):
             span, voters = (m.start("val"), m.end("val")), tier == "voters"
             if span not in candidates or candidates[span][0] > voters:
                 candidates[span] = (voters, m.start(), m.end())
-    by_value = _national_by_value(
-        tuple(i for i, (_, _, cues) in enumerate(_AFTER_VALUE) if any(cue in folded for cue in cues))
-    )
-    for m in by_value.finditer(text) if by_value is not None else ():
+    for m in _by_value_matches(text, present):
         span, voters = (m.start("val"), m.end("val")), m.lastgroup is not None and m.lastgroup.startswith("voters")
         if span not in candidates or candidates[span][0] > voters:
             candidates[span] = (voters, m.start(), m.end())
@@ -816,7 +913,7 @@ _SCHEDULE_CUES = ("ұсыны", "жариял", "берілед", "jar", "usyn",
 
 
 # A time the Kazakh schedule sentence states ("Astana ýaqyty boıynsha 20:05-te jarııalanady").
-_NEXT_KK = re.compile(r"(?<![\d.,:])(?P<h>\d{1,2})[.:-](?P<m>\d{2})(?P<ampm>(?!))?(?![\d%])")
+_NEXT_KK = re.compile(r"(?P<h>\d(?<![\d.,:]\d)\d?)[.:-](?P<m>\d{2})(?P<ampm>(?!))?(?![\d%])")  # digit first
 _DECIMAL = re.compile(r"\d+[.,]\d{1,2}")
 
 
@@ -826,29 +923,29 @@ def _values(
     """Candidate percentages: with a % sign if any has one, else decimals, else (tables) integers.
     `approx` False says the release holds no word of an approximate figure (_APPROX_WORDS); `whole`
     False that a whole number here may be a figure rounded in prose (see _rounding_prose): skipped."""
-    found: dict[int, list[_Item]] = {0: [], 1: [], 2: []}
+    with_pct: list[_Item] = []
+    decimals: list[_Item] = []
+    integers: list[_Item] = []
     spans = []
     approx = approx and _holds_any(segment, _APPROX_WORDS)
     for m in _NUMBER.finditer(segment):
         num = m.group("num")
-        spans.append((m.start(), m.end()))
-        if approx and (
-            _APPROX_BEFORE.search(segment[max(0, m.start() - 24) : m.start()]) or _APPROX_AFTER.match(segment, m.end())
-        ):
+        start, end = span = m.span()
+        spans.append(span)
+        if approx and (_APPROX_BEFORE.search(segment[max(0, start - 24) : start]) or _APPROX_AFTER.match(segment, end)):
             continue  # "более 64%", "64%-дан астамы", "over 60%": a bound, not the figure
         if not whole and num.isdecimal():
             continue  # "Қарағанды облысы -77%" among "80,66 %": the 77,39 of the list, rounded
         if m.group("pct"):
-            rank = 0
+            rank = with_pct
         elif _DECIMAL.fullmatch(num):
-            rank = 1
+            rank = decimals
         elif table and num.isdigit() and len(num) <= 3:
-            rank = 2
+            rank = integers
         else:
             continue
-        found[rank].append(_Item(m.start(), m.end(), "V", text=m.group(0).strip(), value=_number(num)))
-    best = next((found[r] for r in (0, 1, 2) if found[r]), [])
-    return best, spans
+        rank.append(_Item(start, end, "V", None, m.group().strip(), _number(num)))
+    return with_pct or decimals or integers, spans
 
 
 _APPROX_BEFORE = re.compile(
@@ -935,7 +1032,8 @@ class _Collector:
             self.unparsed.append(f"{segment.strip()} (conflicts with {self.figures[code]} for {code})")
             return
         self.figures.setdefault(code, value.value)
-        self.names.setdefault(code, self.spelling(code, mention.text))
+        if code not in self.names:
+            self.names[code] = self.spelling(code, mention.text)
 
     def spelling(self, code: str, text: str) -> str:
         return _spelling(self.gazetteer, code, text)
@@ -997,11 +1095,11 @@ def _pair(items: list[_Item]) -> list[tuple[_Item, _Item]] | None:
     """Pair names with values when they strictly alternate (R V R V or V R V R); else None."""
     if len(items) % 2 or not items:
         return None
-    kinds = "".join(i.kind for i in items)
-    if kinds != kinds[:2] * (len(items) // 2) or kinds[0] == kinds[1]:
+    kinds = [item.kind for item in items]
+    if kinds[0] == kinds[1] or kinds[2:] != kinds[:-2]:  # not two kinds in turn
         return None
-    pairs = [(items[i], items[i + 1]) for i in range(0, len(items), 2)]
-    return [(a, b) if a.kind == "R" else (b, a) for a, b in pairs]
+    names, values = (items[::2], items[1::2]) if kinds[0] == "R" else (items[1::2], items[::2])
+    return list(zip(names, values, strict=True))
 
 
 _PARTY_SHARE = re.compile(
@@ -1030,7 +1128,7 @@ def _parse_segment(
         out.unparsed.append(segment.strip())
         return
     mentions = _mentions(segment, spans, resolve)
-    pairs = _pair(sorted(values + mentions, key=lambda i: i.start))
+    pairs = _pair(sorted(values + mentions, key=_START))
     if pairs is not None:
         for mention, value in pairs:
             out.place(mention, value, segment)
@@ -1126,11 +1224,17 @@ def _times(text: str) -> tuple[time | None, list[tuple[int, int]], list[tuple[in
     for m in _NOON.finditer(text) if any(cue in folded for cue in _NOON_CUES) else ():
         spans.append((m.start(), m.end()))
         best = (1, time(12, 0))
-    for begin, kw, m in _time_matches(text):
+    # Each time expression, left to right without overlap, is read as one pattern with an optional
+    # as-of keyword before the hour: the keyword is looked for back from the hour, never past the
+    # end of the expression before. It is looked for last, as most numbers of a release are figures:
+    # a bare number (the "45" of "45,67 %") is no time with a keyword or without, nor is "43.67".
+    end = 0
+    for m in _TIME.finditer(text):
+        previous, end = end, m.end()
+        if m.lastgroup == "h":  # nothing matched after the hour
+            continue
         has_minutes, ampm = m.group("m") is not None, m.group("ampm")
         explicit = m.group("sep") in (":", "-") or ampm or m.group("kk")
-        if not (explicit or (kw and (has_minutes or m.group("hw")))):
-            continue
         hour, minute = int(m.group("h")), int(m.group("m") or 0)
         if ampm:
             # "12:00 a.m." on a polling day is noon (no release is made at midnight).
@@ -1138,6 +1242,10 @@ def _times(text: str) -> tuple[time | None, list[tuple[int, int]], list[tuple[in
         elif m.group("hw") and m.group("hw").strip().casefold() in ("вечера", "дня") and hour < 12:
             hour += 12
         if hour > 23 or minute > 59:
+            continue
+        k = _TIME_KEYWORD.search(text, max(previous, m.start() - _KEYWORD_REACH), m.start())
+        kw, begin = (k.group("kw"), k.start()) if k is not None else (None, m.start())
+        if not (explicit or (kw and (has_minutes or m.group("hw")))):
             continue
         spans.append((m.start("h"), m.end()))
         if schedule and (
@@ -1170,8 +1278,9 @@ _PCT_WORD = re.compile(r"%|процент|пайыз|percent", re.IGNORECASE)
 _CUT_TAIL = re.compile(r"[\d.,\s]+$")
 
 
-_DECIMAL_FIGURE = re.compile(r"(?<![\w.,])\d{1,2}[.,]\d(?!\d)")
-_ANY_DECIMAL = re.compile(r"(?<![\w.,])\d{1,2}[.,]\d{1,2}(?!\d)")
+# Digit first, then "no letter, digit, dot or comma before it", as _NUMBER.
+_DECIMAL_FIGURE = re.compile(r"\d(?<![\w.,]\d)\d?[.,]\d(?!\d)")
+_ANY_DECIMAL = re.compile(r"\d(?<![\w.,]\d)\d?[.,]\d{1,2}(?!\d)")
 
 
 def _plain_list(line: str) -> bool:
@@ -1210,7 +1319,8 @@ def parse_text(
 ) -> ParsedRelease:
     """Parse a release's text. `on` is the election date (else a date in the text is used)."""
     gazetteer = gazetteer or default_gazetteer()
-    text = morph.arabic_to_cyrillic(unicodedata.normalize("NFKC", text)).translate(_DASH_TO_HYPHEN)
+    text = morph.arabic_to_cyrillic(unicodedata.normalize("NFKC", text))
+    text = _ANY_DASH.sub("-", text)
     date_spans = [(m.start(), m.end()) for m in (*_DATE_NUMERIC.finditer(text), *_date_words(text))]
     day = on or _find_date(text, lang)
     text = _mask(text, date_spans)
@@ -1234,17 +1344,19 @@ def parse_text(
     earlier = any(w in folded for w in _EARLIER_WORDS) and _EARLIER.search(text) is not None
     approx = any(w in folded for w in _APPROX_WORDS)
     rounding = _rounding_prose(text, approx, resolve)
-    offset = 0
-    for line in text.split("\n"):
-        start, offset = offset, offset + len(line) + 1
-        if not _ANY_DIGIT.search(line):
-            continue  # no figure: nothing on the line is placed (most lines of a page)
-        other = [t for pos, t in stated_times if start <= pos < offset and at and _minutes_apart(t, at) > 10]
+    elsewhen = [(pos, t) for pos, t in stated_times if at and _minutes_apart(t, at) > 10]
+    # Only lines with a digit: nothing on the others is placed (most lines of a page).
+    for found in _DIGIT_LINE.finditer(text):
+        line, start, offset = found.group(), found.start(), found.end() + 1
+        other = [t for pos, t in elsewhen if start <= pos < offset]
         if other and _NUMBER.search(line):
             out.unparsed.append(f"{line.strip()} (stated for {other[0].strftime('%H:%M')}, not {at})")
             continue
         line = _ENUMERATOR.sub("", line)
-        segments = [segment for segment in _SEGMENT_SPLIT.split(line) if segment.strip()]
+        # A split point is a ";" or a "." before a blank (a line holds no "\n"): most lines hold no
+        # such ".", and then only their ";" split them.
+        parts = _SEGMENT_SPLIT.split(line) if _DOT_BLANK.search(line) else line.split(";")
+        segments = [segment for segment in parts if segment.strip()]
         if earlier and _EARLIER.search(line):
             # The sentence about an earlier hour is dropped; what follows it on the line is read only
             # when it is a list of its own (five figures or more), never the sentence's own figures.
@@ -1300,10 +1412,12 @@ def _minutes_apart(a: time, b: time) -> int:
 def _next_release(text: str) -> tuple[time | None, list[tuple[int, int]]]:
     """The announced time of the next release, and the spans to mask (it is not the as-of time)."""
     folded = text.casefold()
-    if not any(cue in folded for cue in _NEXT_CUES + _SCHEDULE_CUES[:6]):
+    announced = any(cue in folded for cue in _NEXT_CUES)
+    scheduled = any(cue in folded for cue in _SCHEDULE_CUES[:6])
+    if not (announced or scheduled):
         return None, []
-    found = list(_NEXT.finditer(text)) if any(cue in folded for cue in _NEXT_CUES) else []
-    if any(cue in folded for cue in _SCHEDULE_CUES[:6]):
+    found = list(_NEXT.finditer(text)) if announced else []
+    if scheduled:
         first = next((m for m in _NEXT_KK.finditer(text) if _SCHEDULE_AFTER.match(text, m.end())), None)
         if first is not None and (not found or first.start() < found[0].start()):
             found = [first]

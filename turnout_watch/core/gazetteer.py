@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import re
 import tomllib
 import unicodedata
 from collections.abc import Iterable, Iterator
@@ -40,8 +41,12 @@ _CITY_WORDS = ("city", "g", "gorod", "qala", "qalasy", "kala", "kalasy",
 _TYPE_WORDS = dict.fromkeys(_REGION_WORDS, "region") | dict.fromkeys(_CITY_WORDS, "city")
 _FILLER = frozenset({"of", "the"})
 # Apostrophes are deleted, not spaced: "oblast'" is "oblast", 2017-alphabet "Aqto'be" is "Aqtobe".
-_APOSTROPHES = dict.fromkeys(map(ord, "'’‘ʼʹ`´"), None)
+# (Regexes, not str.translate tables: translate looks up every character of the text.)
+_APOSTROPHES = re.compile("['’‘ʼʹ`´]")
 _LATIN_EXTRA = str.maketrans({"ı": "i", "ł": "l", "ø": "o", "đ": "d", "ё": "е"})
+_ANY_LATIN_EXTRA = re.compile("[ıłøđё]")
+# Whatever is not a letter or digit (str.isalnum; "\w" is that and "_") parts words.
+_NOT_ALNUM = re.compile(r"[\W_]")
 # Latin letters typed inside a Cyrillic word (old keyboards had no "і"): "Жетiсу" is "Жетісу".
 _HOMOGLYPHS = str.maketrans("aceiopxykbmth", "асеіорхуквмтн")
 
@@ -57,7 +62,17 @@ def _is_cyrillic(ch: str) -> bool:
 
 
 def _fold_latin_marks(text: str) -> str:
-    """Drop diacritics on Latin letters only: ü/ğ/ū fold, but Cyrillic й and ё keep theirs."""
+    """Drop diacritics on Latin letters only: ü/ğ/ū fold, but Cyrillic й and ё keep theirs.
+
+    Word by word (a space neither takes a mark nor composes with one, so nothing reaches across
+    it), each word's folding cached: a release repeats its words in many phrases."""
+    if text.isascii():
+        return text
+    return " ".join(map(_fold_word_marks, text.split(" ")))
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _fold_word_marks(text: str) -> str:
     if text.isascii():
         return text
     out: list[str] = []
@@ -78,9 +93,13 @@ def _unmix(token: str) -> str:
     return token
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def normalise(name: str) -> str:
     """The lookup key: equal for spellings that differ only in case, dashes, punctuation,
-    Latin diacritics, ё/е, or which unit-type word is used and where it stands."""
+    Latin diacritics, ё/е, or which unit-type word is used and where it stands.
+
+    Cached: a release parser asks for the same names again (every form of a name it reads, then
+    the spelling it keeps), and so does everything keying data by region."""
     words, kinds = [], set()
     for token in _normal_tokens(name):
         if token in _TYPE_WORDS:
@@ -91,10 +110,10 @@ def normalise(name: str) -> str:
 
 
 def _normal_tokens(name: str) -> list[str]:
-    text = unicodedata.normalize("NFKC", name).casefold().translate(_APOSTROPHES)
-    text = _fold_latin_marks(text).translate(_LATIN_EXTRA)
-    text = "".join(ch if ch.isalnum() else " " for ch in text)
-    return list(map(_unmix, text.split()))
+    text = _fold_latin_marks(_APOSTROPHES.sub("", unicodedata.normalize("NFKC", name).casefold()))
+    if _ANY_LATIN_EXTRA.search(text):
+        text = text.translate(_LATIN_EXTRA)
+    return list(map(_unmix, _NOT_ALNUM.sub(" ", text).split()))
 
 
 class Change(NamedTuple):

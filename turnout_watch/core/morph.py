@@ -123,12 +123,13 @@ def _skeleton_token(token: str) -> str:
     return "".join(out)
 
 
-_APOSTROPHES = dict.fromkeys(map(ord, "'’‘ʼʹ`´"), None)
+_APOSTROPHES = re.compile("['’‘ʼʹ`´]")  # deleted (a regex: str.translate looks up every character)
+_NOT_ALNUM = re.compile(r"[\W_]")  # what parts words: not str.isalnum ("\w" is that and "_")
 
 
 def _tokens(text: str) -> list[str]:
-    text = arabic_to_cyrillic(unicodedata.normalize("NFKC", text)).translate(_APOSTROPHES)
-    return "".join(ch if ch.isalnum() else " " for ch in text).split()
+    text = _APOSTROPHES.sub("", arabic_to_cyrillic(unicodedata.normalize("NFKC", text)))
+    return _NOT_ALNUM.sub(" ", text).split()
 
 
 def skeleton(text: str) -> list[str]:
@@ -230,8 +231,8 @@ def ru_keys(text: str, *, bare_adjective: bool = False) -> set[str]:
     With `bare_adjective` (the gazetteer's own spellings), a region spelled adjective + unit word
     also yields the adjective alone: "Алматинская область" answers "Алматинской" with no noun.
     """
-    text = unicodedata.normalize("NFKC", text).casefold().translate(_APOSTROPHES)
-    tokens = "".join(ch if ch.isalnum() else " " for ch in text).split()
+    text = _APOSTROPHES.sub("", unicodedata.normalize("NFKC", text).casefold())
+    tokens = _NOT_ALNUM.sub(" ", text).split()
     if not tokens or len(tokens) > 6:
         return set()
     options: list[list[tuple[str, bool]]] = []
@@ -274,9 +275,9 @@ def is_unit_word(word: str) -> bool:
 def ru_word_options(word: str) -> list[frozenset[str]]:
     """For each token of `word` that :func:`ru_keys` takes as a name word (not a unit-type or filler
     word), the lemmas it may put into a key. A key of a phrase holding `word` holds one of each."""
-    text = unicodedata.normalize("NFKC", word).casefold().translate(_APOSTROPHES)
+    text = _APOSTROPHES.sub("", unicodedata.normalize("NFKC", word).casefold())
     out = []
-    for token in "".join(ch if ch.isalnum() else " " for ch in text).split():
+    for token in _NOT_ALNUM.sub(" ", text).split():
         if token in _FILLER or token in _RU_TYPES or token in ("region", "city"):
             continue
         found = lemmas(token)
