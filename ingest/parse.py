@@ -352,7 +352,8 @@ _is_unit_word = morph.is_unit_word
 
 # A name followed by these is the clock or the commission, not a figure's owner ("по времени Астаны",
 # "Астана уақыты бойынша", "комиссиями городов Астана и Алматы"); not "сайлаушылардың" (voters').
-_NOT_OWNER_AFTER = ("времен", "уақыт", "уакыт", "time", "комисси", "избирательн", "сайлау", "election", "commission")
+_NOT_OWNER_AFTER = ("времен", "уақыт", "уакыт", "time", "комисси", "избирательн", "сайлау", "election", "commission",
+                    "аумақтық", "территориальн", "territorial")  # fmt: skip
 _NOT_OWNER_BEFORE = ("времен", "time")
 _CLOCK_AFTER = ("времен", "уақыт", "уакыт", "time")
 # A cardinal direction before a name that did not take it in qualifies it into another place
@@ -634,7 +635,7 @@ _PLACE = re.compile(
 _COMMISSION_WORD = r"(?:к[оө]м[иій]сс[иій]\w*|commissions?)"
 _LEVELS = (
     r"(?:област\w*|облыс\w*|город\w*|столиц\w*|республ\w*|значени\w*|территориальн\w*|окружн\w*|избирательн\w*|"
-    r"маңызы|бар|қала\w*|елорда\w*|астана\w*|алматы\w*|шымкент\w*|нур-султан\w*|нұр-сұлтан\w*|regions?|oblasts?|"
+    r"маңызы|бар|аумақ\w*|қала\w*|елорда\w*|астана\w*|алматы\w*|шымкент\w*|нур-султан\w*|нұр-сұлтан\w*|regions?|oblasts?|"
     r"almaty|astana|nur-sultan|shymkent|city|cities|district\w*|territorial|capital|election|electoral|of|republican|"
     r"significance|the|сайлау|и|мен|және|and)"
 )
@@ -853,12 +854,13 @@ def _values(
 
 _APPROX_BEFORE = re.compile(
     r"(?:более|свыше|около|почти|порядка|примерно|больше|менее|over|more\s+than|about|nearly|almost|around|"
-    r"less\s+than|above|exceeded|превысила|превысил|превышает)(?:\s+чем)?\s*$",
+    r"less\s+than|above|exceed\w*|surpass\w*|roughly|approximately|приблизительно|шамамен|превысила|превысил|"
+    r"превышает)(?:\s+чем)?\s*$",
     re.IGNORECASE,
 )
 _APPROX_AFTER = re.compile(
-    r"\s*(?:%|процент\w*|пайыз\w*)?\s*-?\s*(?:[дтн][ае]н\s+(?:астам|асты|артық|жоғары|көп)|[гқк][ае]\s+жуық|"
-    r"жуық|шамасында|астам\w*|артық|astam\w*|и\s+более|с\s+лишним|plus|or\s+more)",
+    r"\s*(?:%|процент\w*|пайыз\w*)?\s*-?\s*(?:[дтн][ае]н\s+(?:астам|асты|артық|жоғары|көп)|[гқк][ае]\s+жуы[қғ]|"
+    r"жуы[қғ]|шамасында|астам\w*|артық|astam\w*|и\s+более|с\s+лишним|plus|or\s+more)",
     re.IGNORECASE,
 )
 # Words (case folded) without one of which neither pattern above can match: most releases hold none.
@@ -866,6 +868,7 @@ _APPROX_WORDS = (
     "более", "свыше", "около", "почти", "порядка", "примерно", "больше", "менее", "over", "more", "about",
     "nearly", "almost", "around", "less", "above", "exceeded", "превысил", "превышает", "астам", "асты",
     "артық", "жоғары", "көп", "жуық", "шамасында", "лишним", "plus",
+    "exceed", "surpass", "roughly", "approximately", "приблизительно", "шамамен", "жуығ",
 )  # fmt: skip
 
 
@@ -1113,6 +1116,20 @@ def _find_date(text: str, lang: Lang) -> date | None:
 
 _STRONG_KW = re.compile(r"по\s|as\s", re.IGNORECASE)
 _STRONG_KK = re.compile(r"\s*-?\s*(?:[дт][еа][гғ]|[dt][ea][gǵğ])")
+_SITUATION = re.compile(r"\s+(?:жағдай|жагдай|jaǵdaı|jagdai|jağdai)", re.IGNORECASE)
+# A time on another zone's clock ("9:00 GMT", "(09:00 MSK)", "9:00 мск", "по московскому времени").
+_OTHER_ZONE = re.compile(
+    r"\s*\(?\s*(?:GMT|UTC|MSK|мск|Moscow|по\s+московскому|по\s+Москве|московского|Мәскеу)", re.IGNORECASE
+)
+_ZONE_CUES = ("gmt", "utc", "msk", "мск", "moscow", "московск", "москве", "мәскеу")
+# Voting abroad: its own count and hour ("Over 10 thousand Kazakhstanis voted abroad as of 5 p.m.").
+_ABROAD = re.compile(r"abroad|overseas|за\s+рубеж|зарубеж|за\s+границ|шетел|shetel", re.IGNORECASE)
+_ABROAD_CUES = ("abroad", "overseas", "рубеж", "границ", "шетел", "shetel")
+
+
+def _sentence_end(text: str, pos: int) -> int:
+    m = _SENTENCE_END.search(text, pos)
+    return m.start() if m else len(text)
 
 
 def _times(text: str) -> tuple[time | None, list[tuple[int, int]], list[tuple[int, time]]]:
@@ -1123,6 +1140,8 @@ def _times(text: str) -> tuple[time | None, list[tuple[int, int]], list[tuple[in
     stated: list[tuple[int, time]] = []
     folded = text.casefold()
     schedule = any(cue in folded for cue in _SCHEDULE_CUES)
+    zones = any(cue in folded for cue in _ZONE_CUES)
+    abroad = any(cue in folded for cue in _ABROAD_CUES)
     for m in _NOON.finditer(text) if any(cue in folded for cue in _NOON_CUES) else ():
         spans.append((m.start(), m.end()))
         best = (1, time(12, 0))
@@ -1147,8 +1166,17 @@ def _times(text: str) -> tuple[time | None, list[tuple[int, int]], list[tuple[in
             continue  # "сағат 22.00-де ұсынылады", "состоится в 21:00": a schedule
         # The as-of phrase itself ("по состоянию на", "as of", "-дегі жағдай") outranks a bare "на"/"к",
         # which outranks a time with no keyword (a publication stamp, "11:00 мск").
+        if zones and _OTHER_ZONE.match(text, m.end()):
+            continue  # "By 9:00 GMT", "К 9:00 мск": another zone's clock, not the as-of in Kazakhstan's
         strong = (kw and _STRONG_KW.match(kw)) or _STRONG_KK.match(m.group("kk") or "")
         score = 0 if strong else 1 if (kw or m.group("kk")) else 2
+        if strong and m.group("kk") and _SITUATION.match(text, m.end()):
+            score = -1  # "сағат 18.10-дағы жағдай бойынша", the commission's own, over "18.00-дегі ақпарат"
+        if abroad and _ABROAD.search(text, text.rfind("\n", 0, begin) + 1, _sentence_end(text, m.end())):
+            # "voted abroad as of 5 p.m.": the polling stations abroad, another count and hour
+            if score < 2:
+                stated.append((begin, time(hour, minute)))
+            continue
         if score < 2:
             stated.append((begin, time(hour, minute)))
         if best is None or score < best[0]:

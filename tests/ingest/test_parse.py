@@ -371,3 +371,61 @@ def test_party_share_beside_a_demonym_is_never_turnout() -> None:
 def test_a_direction_qualifies_a_name_into_another_place() -> None:
     parsed = parse_text("Оңтүстік астанамыз Алматыда 15,45 пайыз. Ал бас қаламызда 32,33 пайыз.", on=date(2016, 3, 20))
     assert parsed.turnout_pct == {"KZ-75": 15.45, "KZ-71": 32.33}
+
+
+def test_the_capital_among_the_reporting_territorial_commissions_owns_no_figure() -> None:
+    text = (
+        '"Облыстардың, республикалық маңызы бар қалалардың және елорданың аумақтық комиссиялары ұсынған '
+        "деректерге сәйкес, сағат 14.00-дегі жағдай бойынша тізімдерге енгізілген азаматтардың жалпы санының "
+        '46,84%-і бюллетень алды", - деді ОСК мүшесі.'
+    )
+    parsed = parse_text(text, on=date(2023, 3, 19))
+    assert parsed.national == 46.84
+    assert parsed.turnout_pct == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "on"),
+    [
+        ("Сайлаушылардың 47 пайызға жуығы бюллетень алды", date(2023, 3, 19)),
+        ("Voter turnout exceeds 43% at referendum in Kazakhstan", date(2022, 6, 5)),
+        ("Turnout surpassed 43% by noon", date(2022, 6, 5)),
+        ("Явка составила приблизительно 43%", date(2022, 6, 5)),
+    ],
+)
+def test_a_hedged_figure_is_never_the_national_one(text: str, on: date) -> None:
+    assert parse_text(text, on=on).national is None
+
+
+def test_a_hedged_figure_is_never_a_regions() -> None:
+    parsed = parse_text(
+        "In Astana turnout exceeds 40%. Алматы облысында сайлаушылардың 50 пайызға жуығы", on=date(2022, 6, 5)
+    )
+    assert parsed.turnout_pct == {}
+
+
+def test_the_as_of_is_not_another_zones_clock_nor_the_count_abroad() -> None:
+    zoned = (
+        "ЦИК: By 9:00 GMT turnout amounted to 35.1%\nЦИК Казахстана: К 9:00 мск явка составила 35,1%\n"
+        "By 12:00 local time (09:00 MSK) amounted to 35.1%."
+    )
+    assert parse_text(zoned, on=date(2019, 6, 9)).as_of.strftime("%H:%M") == "12:00"  # type: ignore[union-attr]
+    abroad = (
+        "89.69% of all the voters had claimed their ballots by 6 p.m.\nAkmola Oblast - 94.81%\n"
+        "Over 10 thousand Kazakhstanis voted abroad as of 5 p.m.\n"
+        "65 polling stations abroad have 20,822 on their lists. As of 5 p.m. 10,861 Kazakhstanis - 52.16% - had voted."
+    )
+    parsed = parse_text(abroad, on=date(2015, 4, 26))
+    assert parsed.as_of.strftime("%H:%M") == "18:00"  # type: ignore[union-attr]
+    assert parsed.turnout_pct == {"KZ-11": 94.81}
+    assert parsed.national == 89.69
+
+
+def test_the_kazakh_situation_phrase_outranks_another_dated_hour() -> None:
+    text = (
+        "ОСК сағат 18.00-дегі ақпаратты жариялады.\n"
+        "2023 жылғы 19 наурызда сағат 18.10-дағы жағдай бойынша азаматтардың жалпы санының 53,11% бюллетеньдер алды."
+    )
+    parsed = parse_text(text, on=date(2023, 3, 19))
+    assert parsed.as_of.strftime("%H:%M") == "18:10"  # type: ignore[union-attr]
+    assert parsed.national == 53.11
