@@ -1164,21 +1164,18 @@ def _times(text: str) -> tuple[time | None, list[tuple[int, int]], list[tuple[in
             or _SCHEDULE_BEFORE.search(text, max(0, begin - 60), begin)
         ):
             continue  # "сағат 22.00-де ұсынылады", "состоится в 21:00": a schedule
-        # The as-of phrase itself ("по состоянию на", "as of", "-дегі жағдай") outranks a bare "на"/"к",
-        # which outranks a time with no keyword (a publication stamp, "11:00 мск").
         if zones and _OTHER_ZONE.match(text, m.end()):
             continue  # "By 9:00 GMT", "К 9:00 мск": another zone's clock, not the as-of in Kazakhstan's
+        # The as-of phrase itself ("по состоянию на", "as of", "-дегі жағдай") outranks a bare "на"/"к",
+        # which outranks a time with no keyword (a publication stamp, "11:00 мск").
         strong = (kw and _STRONG_KW.match(kw)) or _STRONG_KK.match(m.group("kk") or "")
         score = 0 if strong else 1 if (kw or m.group("kk")) else 2
         if strong and m.group("kk") and _SITUATION.match(text, m.end()):
             score = -1  # "сағат 18.10-дағы жағдай бойынша", the commission's own, over "18.00-дегі ақпарат"
-        if abroad and _ABROAD.search(text, text.rfind("\n", 0, begin) + 1, _sentence_end(text, m.end())):
-            # "voted abroad as of 5 p.m.": the polling stations abroad, another count and hour
-            if score < 2:
-                stated.append((begin, time(hour, minute)))
-            continue
         if score < 2:
             stated.append((begin, time(hour, minute)))
+        if abroad and _ABROAD.search(text, text.rfind("\n", 0, begin) + 1, _sentence_end(text, m.end())):
+            score += 3  # "voted abroad as of 5 p.m.": the count abroad's hour, the as-of only if none other is
         if best is None or score < best[0]:
             best = (score, time(hour, minute))
     return (best[1] if best else None), spans, stated

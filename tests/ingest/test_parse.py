@@ -419,6 +419,10 @@ def test_the_as_of_is_not_another_zones_clock_nor_the_count_abroad() -> None:
     assert parsed.as_of.strftime("%H:%M") == "18:00"  # type: ignore[union-attr]
     assert parsed.turnout_pct == {"KZ-11": 94.81}
     assert parsed.national == 89.69
+    alone = parse_text(
+        "As of 22:00 voting has ended in all regions and at 25 polling stations abroad.", on=date(2022, 6, 5)
+    )
+    assert alone.as_of.strftime("%H:%M") == "22:00"  # type: ignore[union-attr]
 
 
 def test_the_kazakh_situation_phrase_outranks_another_dated_hour() -> None:
