@@ -413,7 +413,7 @@ def _mentions_in(gazetteer: Gazetteer, on: date | None, segment: str, owners: bo
     items = []
     for start, end, text, unit_beside in _windows_in(gazetteer, segment, owners):
         code, problem = _lookup(gazetteer, on, text) or (None, "")
-        if code is not None and code != NATIONAL and unit_beside:
+        if code is not None and unit_beside:
             # "Алматы" beside a unit word the name did not take in: the whole phrase names
             # something else (Алматы облысы is not Алматы); never place it.
             code, problem = None, f"unit word beside {text!r} not understood"
@@ -697,7 +697,11 @@ def _governing_time(stated: list[tuple[int, time]], lo: int, hi: int, pos: int) 
 
 
 def _national(
-    text: str, at: time | None, stated: list[tuple[int, time]], resolve: _Resolver
+    text: str,
+    at: time | None,
+    stated: list[tuple[int, time]],
+    resolve: _Resolver,
+    sections: list[tuple[int, int, time]] | None = None,
 ) -> tuple[float | None, list[tuple[int, int]], str]:
     """The national figure stated in a sentence of the release's own (see _NATIONAL_PATTERNS), the
     spans of its value (masked afterwards) and a note when two such sentences disagree (then none is
@@ -741,6 +745,8 @@ def _national(
             continue  # a bound or a range, not the figure
         if at is not None and (t := _governing_time(stated, lo, hi, vs)) is not None and _minutes_apart(t, at) > 10:
             continue  # stated for another hour
+        if sections and any(a <= vs < b for a, b, _ in sections):
+            continue  # in a part of the text that gives another hour's figures
         if _NOT_TURNOUT.search(sentence) or _EARLIER.search(sentence):
             continue
         if any(int(y.group()) != year for y in _YEAR.finditer(sentence)):
@@ -1251,7 +1257,8 @@ def parse_text(
     text = _mask(text, time_spans)
     as_of = datetime.combine(day, at, tzinfo=ZoneInfo(tz)) if day and at else None
     resolve = _Resolver(gazetteer, day)
-    stated, national_spans, national_note = _national(text, at, stated_times, resolve)
+    sections = _other_hour_sections(text, at, stated_times) if at else []
+    stated, national_spans, national_note = _national(text, at, stated_times, resolve, sections)
     text = _mask(text, national_spans)
     out = _Collector(gazetteer)
     # Whole-text checks spare the per-line and per-figure searches in most releases.
@@ -1267,6 +1274,9 @@ def parse_text(
         other = [t for pos, t in stated_times if start <= pos < offset and at and _minutes_apart(t, at) > 10]
         if other and _NUMBER.search(line):
             out.unparsed.append(f"{line.strip()} (stated for {other[0].strftime('%H:%M')}, not {at})")
+            continue
+        if sections and (past := [t for a, b, t in sections if a <= start < b]) and _NUMBER.search(line):
+            out.unparsed.append(f"{line.strip()} (stated for {past[0].strftime('%H:%M')}, not {at})")
             continue
         line = _ENUMERATOR.sub("", line)
         segments = [segment for segment in _SEGMENT_SPLIT.split(line) if segment.strip()]
@@ -1316,6 +1326,29 @@ def parse_text(
 def _expected(gazetteer: Gazetteer, day: date) -> frozenset[str]:
     """What a complete release that day gives: the national figure and every unit in force."""
     return frozenset({NATIONAL, *(r.code for r in gazetteer.regions_on(day))})
+
+
+def _other_hour_sections(text: str, at: time, stated: list[tuple[int, time]]) -> list[tuple[int, int, time]]:
+    """Parts of the text that give another hour's figures: from a line stating a figure for another
+    hour than `at` ("By 10 a.m. ... 19.17% of all the voters", an earlier release appended to the
+    article or a live blog's earlier update) up to a line that states `at` again."""
+    lines: dict[int, tuple[int, list[time]]] = {}  # line start -> (line end, hours stated on it)
+    for pos, t in stated:
+        lo = text.rfind("\n", 0, pos) + 1
+        hi = text.find("\n", pos)
+        lines.setdefault(lo, (len(text) if hi < 0 else hi, []))[1].append(t)
+    out: list[tuple[int, int, time]] = []
+    opened: tuple[int, time] | None = None
+    for lo, (hi, hours) in sorted(lines.items()):
+        if any(_minutes_apart(t, at) <= 10 for t in hours):
+            if opened is not None:
+                out.append((opened[0], lo, opened[1]))
+                opened = None
+        elif opened is None and _PCT_FIGURE.search(text, lo, hi):
+            opened = (lo, hours[0])
+    if opened is not None:
+        out.append((opened[0], len(text), opened[1]))
+    return out
 
 
 def _minutes_apart(a: time, b: time) -> int:

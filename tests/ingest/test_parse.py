@@ -433,3 +433,30 @@ def test_the_kazakh_situation_phrase_outranks_another_dated_hour() -> None:
     parsed = parse_text(text, on=date(2023, 3, 19))
     assert parsed.as_of.strftime("%H:%M") == "18:10"  # type: ignore[union-attr]
     assert parsed.national == 53.11
+
+
+def test_an_earlier_release_appended_to_the_article_is_its_hours_not_a_conflict() -> None:
+    text = (
+        "41.69 percent of all the voters have cast their ballots by 12:00.\n"
+        "Akmola Oblast - 51.01%\nAktobe Oblast - 36.11%\n\n"
+        "By 10 a.m. Astana time 19.17% of all the voters have cast their votes.\n"
+        "She confirmed that 19.17% of the registered voters picked up their ballots.\n"
+        "Akmola Oblast - 23.8%\nAktobe Oblast - 16.08%\nAtyrau Oblast - 11.13%\n"
+    )
+    parsed = parse_text(text, on=date(2015, 4, 26))
+    assert parsed.turnout_pct == {"KZ-11": 51.01, "KZ-15": 36.11}
+    assert parsed.national == 41.69
+    assert any("Atyrau" in u and "stated for 10:00" in u for u in parsed.unparsed)
+    # A line restating the release's own hour ends the earlier hour's part.
+    again = parse_text(text + "As of 12:00 in Atyrau Oblast - 47.54%\n", on=date(2015, 4, 26))
+    assert again.turnout_pct["KZ-23"] == 47.54
+
+
+def test_area_is_a_region_word_and_kazakhstan_beside_one_is_not_the_country() -> None:
+    parsed = parse_text("in Akmola area - 41.31%, in Almaty area - 43.05%, in West", on=date(2022, 6, 5))
+    assert parsed.turnout_pct == {"KZ-11": 41.31, "KZ-19": 43.05}
+    wrapped = parse_text(
+        "in Atyrau area - 37.33%, in West\nKazakhstan area - 47.58%, in Zhambyl area - 55.15%", on=date(2022, 6, 5)
+    )
+    assert wrapped.national is None
+    assert wrapped.turnout_pct == {"KZ-23": 37.33, "KZ-31": 55.15}
