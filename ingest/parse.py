@@ -151,7 +151,8 @@ _NUMBER = re.compile(
 )
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _NAME_BREAK = re.compile(r"[,;:()«»\"|/]| - ")
-_PIECES = re.compile(r",\s+|\s+\|\s+(?=\D)")  # where an unpaired segment splits into sub-segments
+# Where an unpaired segment splits into sub-segments; "- 80 и Южно-Казахстанской - 78,76": "и" after a figure too.
+_PIECES = re.compile(r",\s+|\s+\|\s+(?=\D)|(?<=\d)\s+(?:и|and|және|jáne)\s+(?=[^\W\d_])")
 _STOPWORDS = frozenset(
     [
         "in",
@@ -1217,6 +1218,24 @@ def _plain_list(line: str) -> bool:
     )
 
 
+# A whole-number figure ending its list item: "Turkestan region - 72%,", "Павлодарской - 71,", "- 80 и".
+_WHOLE_FIGURE = re.compile(
+    r"(?<![\w.,])\d{1,2}(?![\w.,]?\d)(?=\s*(?:%|процент|пайыз|percent|[,;]|\.(?!\d)|\s(?:и|және|and)\s|$))",
+    re.IGNORECASE,
+)
+
+
+def _lone_whole(line: str) -> bool | None:
+    """None when the line holds no whole-number figure; else whether its whole numbers are few enough
+    among its decimals (one in six or fewer, at least six decimals, nothing hedged) to be the
+    commission's own figures with the zeros dropped ("Turkestan region - 72%" among "72.26%"), not
+    a writer's roundings ("Qaraghandy oblysy -77%, Pavlodar oblysy-75,53, Aqmola oblysy-73%")."""
+    wholes = len(_WHOLE_FIGURE.findall(line))
+    if not wholes:
+        return None
+    return len(_ANY_DECIMAL.findall(line)) >= max(6, 6 * wholes) and not _holds_any(line, _APPROX_WORDS)
+
+
 def _mask(text: str, spans: list[tuple[int, int]]) -> str:
     """The text with each span blanked (same length, so every position still holds)."""
     if not spans:
@@ -1292,6 +1311,10 @@ def parse_text(
             segments = rest
         # Prose: more than one sentence or figure on the line (a list gives one of each per line).
         whole = not (rounding and (len(segments) > 1 or len(_PCT_FIGURE.findall(line)) > 1)) or _plain_list(line)
+        if not whole and (lone := _lone_whole(line)) is not None:
+            whole = lone  # one whole number among many decimals: the commission's "72,00", not a rounding
+            if not whole:
+                out.unparsed.append(f"{line.strip()} (a whole number among decimals, maybe rounded: not placed)")
         for k, segment in enumerate(segments):
             if k and _refers_back(segments[k - 1], segment, resolve, out, approx, whole):
                 continue

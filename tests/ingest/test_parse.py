@@ -460,3 +460,20 @@ def test_area_is_a_region_word_and_kazakhstan_beside_one_is_not_the_country() ->
     )
     assert wrapped.national is None
     assert wrapped.turnout_pct == {"KZ-23": 37.33, "KZ-31": 55.15}
+
+
+def test_one_whole_number_among_many_decimals_is_a_figure_and_a_refused_one_is_reported() -> None:
+    text = (
+        "As of 4:00 pm: Akmola region - 65.11%, Aktobe region 53.52%, Almaty region - 66.58%, Atyrau region - 56.19%, "
+        "Zhambyl region - 67.36%, Karaganda region - 68.69%, Turkestan region - 72%, Pavlodar region - 64.58%."
+    )
+    assert parse_text(text, on=date(2022, 6, 5)).turnout_pct["KZ-61"] == 72.0
+    rounded = parse_text("Túrkistan oblysy -80,66 %, Qaraghandy oblysy -77%, Aqmola oblysy-73%.", on=date(2022, 6, 5))
+    assert "KZ-35" not in rounded.turnout_pct
+    assert any("maybe rounded" in u for u in rounded.unparsed)
+
+
+def test_two_regions_joined_by_and_after_a_figure() -> None:
+    text = "в Павлодарской - 71,4, в Северо-Казахстанской - 80,2 и Южно-Казахстанской - 78,76 процентов."
+    parsed = parse_text(text, on=date(2012, 1, 15))
+    assert parsed.turnout_pct == {"KZ-55": 71.4, "KZ-59": 80.2, "KZ-YUZ": 78.76}
