@@ -138,13 +138,15 @@ def _time_matches(text: str) -> list[tuple[int, str | None, re.Match[str]]]:
 _ENUMERATOR = re.compile(r"^\s*(?:\d{1,2}[.)]|\(\d{1,2}\)|[•·*▪►-])\s+")
 # Segments: ";", a line, ". " after a figure, or a sentence end before a capital (not after "г." or
 # "обл.": the name goes on), so a sentence naming a place and the figure of the next stay apart.
-_SEGMENT_SPLIT = re.compile(r";|(?<=[%\d])\s*\.\s+|\n|(?<!\b\w)(?<!\bобл)(?<!\bим)\.\s+(?=[«\"(]?[A-ZА-ЯЁӘҒҚҢӨҰҮҺІ])")
+_SEGMENT_SPLIT = re.compile(
+    r";|(?<=[%\d])\s*\.\s+(?!(?<=-\s\d\d\.\s)\d\d%)|(?<=%)\.(?=[A-ZА-ЯЁ])|\n|(?<!\b\w)(?<!\bобл)(?<!\bим)\.\s+(?=[«\"(]?[A-ZА-ЯЁӘҒҚҢӨҰҮҺІ])"
+)
 # A sentence that points back at the place the one before it named: "Самая высокая явка в Шымкенте.
 # Там ... 57,03 %", "Ақтөбе облысында ... Онда ... 34,3 пайызы", "There, 40% voted".
 _POINTER = re.compile(r"(?<!\w)(?:там|здесь|онда|мұнда|сонда|there|here)(?!\w)", re.IGNORECASE)
 _ANAPHORA = re.compile(r"\s*(?:там|здесь|онда|мұнда|сонда|there|here)\b", re.IGNORECASE)
 _NUMBER = re.compile(
-    r"(?<![\w.,])(?P<num>\d{1,2},\s\d{1,2}(?=\s*(?:%|процент|пайыз|paıyz|paiyz))|"
+    r"(?<![\w.,])(?P<num>\d{1,2},\s\d{1,2}(?=\s*(?:%|процент|пайыз|paıyz|paiyz))|(?<=-\s)\d\d\.\s\d\d(?=%)|"
     r"\d{1,3}(?:[ \u00a0\u202f]\d{3})+|\d+(?:[.,]\d+)?)"
     r"(?P<pct>\s*(?:%|процент\w*|пайыз\w*|percent|per\s+cent))?(?![\w])",
     re.IGNORECASE,
@@ -359,6 +361,7 @@ _NOT_OWNER_BEFORE = ("времен", "time")
 _CLOCK_AFTER = ("времен", "уақыт", "уакыт", "time")
 # A cardinal direction before a name that did not take it in qualifies it into another place
 # ("Оңтүстік астанамыз" = Almaty, "южная столица", "northern Kazakhstan"): skeletons, any script.
+_SUPERLATIVE = frozenset(("больше", "меньше", "более", "менее", "выше", "ниже", "лучше", "хуже", "чаще", "активнее"))
 _QUALIFIERS = ("ontustik", "soltustik", "batis", "shigis", "iujn", "severn", "zapadn", "vostochn",
                "south", "north", "west", "east")  # fmt: skip
 
@@ -461,6 +464,8 @@ def _windows_in(gazetteer: Gazetteer, segment: str, owners: bool) -> tuple[tuple
                 after = words[i + width].group().casefold() if i + width < n else ""
                 if before and morph.skeleton(before)[0].startswith(_QUALIFIERS):
                     pass  # "Оңтүстік астанамыз Алматыда": the southern capital is not the capital
+                elif before in _SUPERLATIVE and text.casefold() == "всего":
+                    pass  # "меньше всего явка в Алматы": "least", not the country's total
                 elif not (
                     (after.startswith(_NOT_OWNER_AFTER if owners else _CLOCK_AFTER) and not after.startswith("сайлауш"))
                     or before.startswith(_NOT_OWNER_BEFORE)
@@ -1003,6 +1008,23 @@ def _nearness(name: str, units: list[Any], gazetteer: Gazetteer) -> dict[str, fl
     return best
 
 
+def _apposed(mentions: list[_Item], values: list[_Item]) -> list[_Item]:
+    """One mention for a name in apposition: "the capital city of Astana", "столица Астана" (two names
+    of one unit with no figure between them)."""
+    out = [mentions[0]]
+    for item in mentions[1:]:
+        last = out[-1]
+        if (
+            item.code is not None
+            and item.code == last.code
+            and not any(last.end <= v.start < item.start for v in values)
+        ):
+            out[-1] = last._replace(end=item.end)
+        else:
+            out.append(item)
+    return out
+
+
 def _pair(items: list[_Item]) -> list[tuple[_Item, _Item]] | None:
     """Pair names with values when they strictly alternate (R V R V or V R V R); else None."""
     if len(items) % 2 or not items:
@@ -1040,6 +1062,8 @@ def _parse_segment(
         out.unparsed.append(segment.strip())
         return
     mentions = _mentions(segment, spans, resolve)
+    if len(mentions) > 1:
+        mentions = _apposed(mentions, values)
     pairs = _pair(sorted(values + mentions, key=lambda i: i.start))
     if pairs is not None:
         for mention, value in pairs:

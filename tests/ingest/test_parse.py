@@ -477,3 +477,19 @@ def test_two_regions_joined_by_and_after_a_figure() -> None:
     text = "в Павлодарской - 71,4, в Северо-Казахстанской - 80,2 и Южно-Казахстанской - 78,76 процентов."
     parsed = parse_text(text, on=date(2012, 1, 15))
     assert parsed.turnout_pct == {"KZ-55": 71.4, "KZ-59": 80.2, "KZ-YUZ": 78.76}
+
+
+def test_a_figure_glued_to_the_next_sentence_and_a_space_inside_a_decimal() -> None:
+    glued = parse_text("по Шымкенту - 59,56%.Всего проголосовали 8 108 668 человек.", on=date(2022, 11, 20))
+    assert glued.turnout_pct == {"KZ-79": 59.56}
+    spaced = parse_text("Atyrau Oblast - 47.54%\nZhambyl Oblast - 49. 91%\n", on=date(2015, 4, 26))
+    assert spaced.turnout_pct == {"KZ-23": 47.54, "KZ-31": 49.91}
+
+
+def test_a_name_in_apposition_and_a_superlative_are_one_place() -> None:
+    capital = parse_text("In the capital city of Astana, 45.19% of eligible voters participated.", on=date(2024, 10, 6))
+    assert capital.turnout_pct == {"KZ-71": 45.19}
+    least = parse_text(
+        "Больше всего в Шымкенте - 50,1%, меньше всего явка по-прежнему в Алматы - 16,91%.", on=date(2024, 10, 6)
+    )
+    assert least.turnout_pct == {"KZ-79": 50.1, "KZ-75": 16.91}
