@@ -595,13 +595,17 @@ _NATIONAL_PATTERNS: tuple[tuple[str, tuple[str, ...], str], ...] = (
         r"(?:voted|cast\s+(?:their\s+)?(?:ballots|votes)|took\s+part|participated|received\s+(?:their\s+)?ballots|"
         rf"ballots\s+were\s+received\s+by){_GAP}\s+{_VAL}",
     ),
+    # A count restated as a share: "..., что составляет 70,98%", "7 млн казахстанцев, или 57,68%",
+    # "This amounts to 68.44% of the residents on the voting list".
+    ("voters", ("состав", "или"), rf"(?:(?:что|это)\s+состав\w+|,\s+или)\s+{_VAL}"),
+    ("voters", ("amount", "represent"), rf"(?:amount(?:s|ed|ing)?\s+to|representing)\s+{_VAL}"),
 )
 # The patterns that open on a word, each behind a lookahead on the letters it can start with (which
 # spares trying its alternatives at every position); those that open on the figure, joined into one
 # alternation (one pass over the text's digits; a "country" reading first) and told apart by group.
 _NATIONAL_FIRST = (
     "", "впоиВПОИ", "", "яЯ", "пгубоПГУБО", "", "жЖ", "реқбРЕҚБ", "бБ", "сақдбСАҚДБ", "", "jJ", "reqREQ", "bB",
-    "saqSAQ", "", "ncaitoNCAITO", "", "tT", "", "vctprbVCTPRB",
+    "saqSAQ", "", "ncaitoNCAITO", "", "tT", "", "vctprbVCTPRB", "чЧэЭ,", "arAR",
 )  # fmt: skip
 _NATIONAL_RES = tuple(
     (tier, cues, re.compile(f"(?=[{first}])" + p, re.IGNORECASE))
@@ -664,7 +668,10 @@ _NOT_TURNOUT = re.compile(
 # A year that is not part of a date ("в 2019 году", "in 2019"; not "2021 жылғы 10 қаңтарда").
 _YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)(?!\s*(?:ж\.|жыл\w*|год\w*|г\.|y\.)?\s*\d{1,2}\s+[^\W\d_])")
 # A figure inside a range ("от 40% до 70%", "from 40 to 70%", "40-70%").
-_RANGE_BEFORE = re.compile(r"(?:\bот|\bдо|\bfrom|\bto|\bbetween|\bмежду|\d\s*-)\s*$", re.IGNORECASE)
+_RANGE_BEFORE = re.compile(
+    r"(?:\bот|\bдо|\bfrom|(?<!amount\s)(?<!amounts\s)(?<!amounted\s)(?<!amounting\s)\bto|\bbetween|\bмежду|\d\s*-)\s*$",
+    re.IGNORECASE,
+)  # not "amounts to 68.44%"
 _RANGE_AFTER = re.compile(r"\s*(?:-|до\b|to\b|and\b|и\b)\s*\d", re.IGNORECASE)
 
 

@@ -493,3 +493,16 @@ def test_a_name_in_apposition_and_a_superlative_are_one_place() -> None:
         "Больше всего в Шымкенте - 50,1%, меньше всего явка по-прежнему в Алматы - 16,91%.", on=date(2024, 10, 6)
     )
     assert least.turnout_pct == {"KZ-79": 50.1, "KZ-75": 16.91}
+
+
+@pytest.mark.parametrize(
+    ("text", "national"),
+    [
+        ("По информации ЦИК, проголосовали 8 845 280 человек из 12 461 796, что составляет 70,98%.", 70.98),
+        ("На референдуме проголосовало свыше 7 млн казахстанцев, или 57,68%.", 57.68),
+        ("8,030,739 citizens received a ballot. This amounts to 68.44% of the residents on the voting list.", 68.44),
+        ("В Алматы проголосовали 200 тысяч человек, или 15,5%.", None),
+    ],
+)
+def test_a_count_restated_as_a_share_is_the_national_figure(text: str, national: float | None) -> None:
+    assert parse_text(text, on=date(2024, 10, 6)).national == national
