@@ -129,7 +129,8 @@ _ENUMERATOR = re.compile(r"^\s*(?:\d{1,2}[.)]|\(\d{1,2}\)|[•·*▪►-])\s+")
 # "обл.": the name goes on), so a sentence naming a place and the figure of the next stay apart.
 _DOT_BLANK = re.compile(r"\.\s")
 _SEGMENT_SPLIT = re.compile(
-    r"(?=[;.\s])(?:;|(?<=[%\d])\s*\.\s+|\n|(?<!\b\w)(?<!\bобл)(?<!\bим)\.\s+(?=[«\"(]?[A-ZА-ЯЁӘҒҚҢӨҰҮҺІ]))"
+    r"(?=[;.\s])(?:;|(?<=[%\d])\s*\.\s+(?!(?<=-\s\d\d\.\s)\d\d%)|(?<=%)\.(?=[A-ZА-ЯЁ])|\n"
+    r"|(?<!\b\w)(?<!\bобл)(?<!\bим)\.\s+(?=[«\"(]?[A-ZА-ЯЁӘҒҚҢӨҰҮҺІ]))"
 )  # the lookahead spares trying the lookbehinds at every letter
 # A sentence that points back at the place the one before it named: "Самая высокая явка в Шымкенте.
 # Там ... 57,03 %", "Ақтөбе облысында ... Онда ... 34,3 пайызы", "There, 40% voted".
@@ -137,14 +138,15 @@ _POINTER = re.compile(r"(?<!\w)(?:там|здесь|онда|мұнда|сонд
 _ANAPHORA = re.compile(r"\s*(?:там|здесь|онда|мұнда|сонда|there|here)\b", re.IGNORECASE)
 # Digit first, as _TIME: "12,5", "12 345" or "12.5" after no letter, digit, dot or comma.
 _NUMBER = re.compile(
-    r"(?P<num>\d(?<![\w.,]\d)(?:\d?,\s\d{1,2}(?=\s*(?:%|процент|пайыз|paıyz|paiyz))|"
+    r"(?P<num>\d(?<![\w.,]\d)(?:\d?,\s\d{1,2}(?=\s*(?:%|процент|пайыз|paıyz|paiyz))|(?<=-\s\d)\d\.\s\d\d(?=%)|"
     r"\d{0,2}(?:[ \u00a0\u202f]\d{3})+|\d*(?:[.,]\d+)?))"
     r"(?P<pct>\s*(?:%|процент\w*|пайыз\w*|percent|per\s+cent))?(?![\w])",
     re.IGNORECASE,
 )
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _NAME_BREAK = re.compile(r"[,;:()«»\"|/]| - ")
-_PIECES = re.compile(r",\s+|\s+\|\s+(?=\D)")  # where an unpaired segment splits into sub-segments
+# Where an unpaired segment splits into sub-segments; "- 80 и Южно-Казахстанской - 78,76": "и" after a figure too.
+_PIECES = re.compile(r",\s+|\s+\|\s+(?=\D)|(?<=\d)\s+(?:и|and|және|jáne)\s+(?=[^\W\d_])")
 _STOPWORDS = frozenset(
     [
         "in",
@@ -417,11 +419,13 @@ _is_unit_word = morph.is_unit_word
 
 # A name followed by these is the clock or the commission, not a figure's owner ("по времени Астаны",
 # "Астана уақыты бойынша", "комиссиями городов Астана и Алматы"); not "сайлаушылардың" (voters').
-_NOT_OWNER_AFTER = ("времен", "уақыт", "уакыт", "time", "комисси", "избирательн", "сайлау", "election", "commission")
+_NOT_OWNER_AFTER = ("времен", "уақыт", "уакыт", "time", "комисси", "избирательн", "сайлау", "election", "commission",
+                    "аумақтық", "территориальн", "territorial")  # fmt: skip
 _NOT_OWNER_BEFORE = ("времен", "time")
 _CLOCK_AFTER = ("времен", "уақыт", "уакыт", "time")
 # A cardinal direction before a name that did not take it in qualifies it into another place
 # ("Оңтүстік астанамыз" = Almaty, "южная столица", "northern Kazakhstan"): skeletons, any script.
+_SUPERLATIVE = frozenset(("больше", "меньше", "более", "менее", "выше", "ниже", "лучше", "хуже", "чаще", "активнее"))
 _QUALIFIERS = ("ontustik", "soltustik", "batis", "shigis", "iujn", "severn", "zapadn", "vostochn",
                "south", "north", "west", "east")  # fmt: skip
 
@@ -483,7 +487,7 @@ def _mentions_in(gazetteer: Gazetteer, on: date | None, segment: str, owners: bo
     items = []
     for start, end, text, unit_beside in _windows_in(gazetteer, segment, owners):
         code, problem = _lookup(gazetteer, on, text) or (None, "")
-        if code is not None and code != NATIONAL and unit_beside:
+        if code is not None and unit_beside:
             # "Алматы" beside a unit word the name did not take in: the whole phrase names
             # something else (Алматы облысы is not Алматы); never place it.
             code, problem = None, f"unit word beside {text!r} not understood"
@@ -532,6 +536,8 @@ def _windows_in(gazetteer: Gazetteer, segment: str, owners: bool) -> tuple[tuple
                 after = words[i + width].group().casefold() if i + width < n else ""
                 if before and morph.skeleton(before)[0].startswith(_QUALIFIERS):
                     pass  # "Оңтүстік астанамыз Алматыда": the southern capital is not the capital
+                elif before in _SUPERLATIVE and text.casefold() == "всего":
+                    pass  # "меньше всего явка в Алматы": "least", not the country's total
                 elif not (
                     (after.startswith(_NOT_OWNER_AFTER if owners else _CLOCK_AFTER) and not after.startswith("сайлауш"))
                     or before.startswith(_NOT_OWNER_BEFORE)
@@ -659,13 +665,17 @@ _NATIONAL_PATTERNS: tuple[tuple[str, tuple[str, ...], str], ...] = (
         r"(?:voted|cast\s+(?:their\s+)?(?:ballots|votes)|took\s+part|participated|received\s+(?:their\s+)?ballots|"
         rf"ballots\s+were\s+received\s+by){_GAP}\s+{_VAL}",
     ),
+    # A count restated as a share: "..., что составляет 70,98%", "7 млн казахстанцев, или 57,68%",
+    # "This amounts to 68.44% of the residents on the voting list".
+    ("voters", ("состав", "или"), rf"(?:(?:что|это)\s+состав\w+|,\s+или)\s+{_VAL}"),
+    ("voters", ("amount", "represent"), rf"(?:amount(?:s|ed|ing)?\s+to|representing)\s+{_VAL}"),
 )
 # The patterns that open on a word, each behind a lookahead on the letters it can start with (which
 # spares trying its alternatives at every position); those that open on the figure, joined into one
 # alternation (one pass over the text's digits; a "country" reading first) and told apart by group.
 _NATIONAL_FIRST = (
     "", "впоиВПОИ", "", "яЯ", "пгубоПГУБО", "", "жЖ", "реқбРЕҚБ", "бБ", "сақдбСАҚДБ", "", "jJ", "reqREQ", "bB",
-    "saqSAQ", "", "ncaitoNCAITO", "", "tT", "", "vctprbVCTPRB",
+    "saqSAQ", "", "ncaitoNCAITO", "", "tT", "", "vctprbVCTPRB", "чЧэЭ,", "arAR",
 )  # fmt: skip
 _NATIONAL_RES = tuple(
     (tier, cues, re.compile(f"(?=[{first}])" + p, re.IGNORECASE))
@@ -732,7 +742,7 @@ _PLACE = re.compile(
 _COMMISSION_WORD = r"(?:к[оө]м[иій]сс[иій]\w*|commissions?)"
 _LEVELS = (
     r"(?:област\w*|облыс\w*|город\w*|столиц\w*|республ\w*|значени\w*|территориальн\w*|окружн\w*|избирательн\w*|"
-    r"маңызы|бар|қала\w*|елорда\w*|астана\w*|алматы\w*|шымкент\w*|нур-султан\w*|нұр-сұлтан\w*|regions?|oblasts?|"
+    r"маңызы|бар|аумақ\w*|қала\w*|елорда\w*|астана\w*|алматы\w*|шымкент\w*|нур-султан\w*|нұр-сұлтан\w*|regions?|oblasts?|"
     r"almaty|astana|nur-sultan|shymkent|city|cities|district\w*|territorial|capital|election|electoral|of|republican|"
     r"significance|the|сайлау|и|мен|және|and)"
 )
@@ -755,7 +765,10 @@ _NOT_TURNOUT = re.compile(
 # A year that is not part of a date ("в 2019 году", "in 2019"; not "2021 жылғы 10 қаңтарда").
 _YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)(?!\s*(?:ж\.|жыл\w*|год\w*|г\.|y\.)?\s*\d{1,2}\s+[^\W\d_])")
 # A figure inside a range ("от 40% до 70%", "from 40 to 70%", "40-70%").
-_RANGE_BEFORE = re.compile(r"(?:\bот|\bдо|\bfrom|\bto|\bbetween|\bмежду|\d\s*-)\s*$", re.IGNORECASE)
+_RANGE_BEFORE = re.compile(
+    r"(?:\bот|\bдо|\bfrom|(?<!amount\s)(?<!amounts\s)(?<!amounted\s)(?<!amounting\s)\bto|\bbetween|\bмежду|\d\s*-)\s*$",
+    re.IGNORECASE,
+)  # not "amounts to 68.44%"
 _RANGE_AFTER = re.compile(r"\s*(?:-|до\b|to\b|and\b|и\b)\s*\d", re.IGNORECASE)
 
 
@@ -795,7 +808,11 @@ def _governing_time(stated: list[tuple[int, time]], lo: int, hi: int, pos: int) 
 
 
 def _national(
-    text: str, at: time | None, stated: list[tuple[int, time]], resolve: _Resolver
+    text: str,
+    at: time | None,
+    stated: list[tuple[int, time]],
+    resolve: _Resolver,
+    sections: list[tuple[int, int, time]] | None = None,
 ) -> tuple[float | None, list[tuple[int, int]], str]:
     """The national figure stated in a sentence of the release's own (see _NATIONAL_PATTERNS), the
     spans of its value (masked afterwards) and a note when two such sentences disagree (then none is
@@ -837,6 +854,8 @@ def _national(
             continue  # a bound or a range, not the figure
         if at is not None and (t := _governing_time(stated, lo, hi, vs)) is not None and _minutes_apart(t, at) > 10:
             continue  # stated for another hour
+        if sections and any(a <= vs < b for a, b, _ in sections):
+            continue  # in a part of the text that gives another hour's figures
         if _NOT_TURNOUT.search(sentence) or _EARLIER.search(sentence):
             continue
         if any(int(y.group()) != year for y in _YEAR.finditer(sentence)):
@@ -950,12 +969,13 @@ def _values(
 
 _APPROX_BEFORE = re.compile(
     r"(?:более|свыше|около|почти|порядка|примерно|больше|менее|over|more\s+than|about|nearly|almost|around|"
-    r"less\s+than|above|exceeded|превысила|превысил|превышает)(?:\s+чем)?\s*$",
+    r"less\s+than|above|exceed\w*|surpass\w*|roughly|approximately|приблизительно|шамамен|превысила|превысил|"
+    r"превышает)(?:\s+чем)?\s*$",
     re.IGNORECASE,
 )
 _APPROX_AFTER = re.compile(
-    r"\s*(?:%|процент\w*|пайыз\w*)?\s*-?\s*(?:[дтн][ае]н\s+(?:астам|асты|артық|жоғары|көп)|[гқк][ае]\s+жуық|"
-    r"жуық|шамасында|астам\w*|артық|astam\w*|и\s+более|с\s+лишним|plus|or\s+more)",
+    r"\s*(?:%|процент\w*|пайыз\w*)?\s*-?\s*(?:[дтн][ае]н\s+(?:астам|асты|артық|жоғары|көп)|[гқк][ае]\s+жуы[қғ]|"
+    r"жуы[қғ]|шамасында|астам\w*|артық|astam\w*|и\s+более|с\s+лишним|plus|or\s+more)",
     re.IGNORECASE,
 )
 # Words (case folded) without one of which neither pattern above can match: most releases hold none.
@@ -963,6 +983,7 @@ _APPROX_WORDS = (
     "более", "свыше", "около", "почти", "порядка", "примерно", "больше", "менее", "over", "more", "about",
     "nearly", "almost", "around", "less", "above", "exceeded", "превысил", "превышает", "астам", "асты",
     "артық", "жоғары", "көп", "жуық", "шамасында", "лишним", "plus",
+    "exceed", "surpass", "roughly", "approximately", "приблизительно", "шамамен", "жуығ",
 )  # fmt: skip
 
 
@@ -1091,6 +1112,23 @@ def _nearness(name: str, units: list[Any], gazetteer: Gazetteer) -> dict[str, fl
     return best
 
 
+def _apposed(mentions: list[_Item], values: list[_Item]) -> list[_Item]:
+    """One mention for a name in apposition: "the capital city of Astana", "столица Астана" (two names
+    of one unit with no figure between them)."""
+    out = [mentions[0]]
+    for item in mentions[1:]:
+        last = out[-1]
+        if (
+            item.code is not None
+            and item.code == last.code
+            and not any(last.end <= v.start < item.start for v in values)
+        ):
+            out[-1] = last._replace(end=item.end)
+        else:
+            out.append(item)
+    return out
+
+
 def _pair(items: list[_Item]) -> list[tuple[_Item, _Item]] | None:
     """Pair names with values when they strictly alternate (R V R V or V R V R); else None."""
     if len(items) % 2 or not items:
@@ -1128,6 +1166,8 @@ def _parse_segment(
         out.unparsed.append(segment.strip())
         return
     mentions = _mentions(segment, spans, resolve)
+    if len(mentions) > 1:
+        mentions = _apposed(mentions, values)
     pairs = _pair(sorted(values + mentions, key=_START))
     if pairs is not None:
         for mention, value in pairs:
@@ -1211,6 +1251,20 @@ def _find_date(text: str, lang: Lang) -> date | None:
 
 _STRONG_KW = re.compile(r"по\s|as\s", re.IGNORECASE)
 _STRONG_KK = re.compile(r"\s*-?\s*(?:[дт][еа][гғ]|[dt][ea][gǵğ])")
+_SITUATION = re.compile(r"\s+(?:жағдай|жагдай|jaǵdaı|jagdai|jağdai)", re.IGNORECASE)
+# A time on another zone's clock ("9:00 GMT", "(09:00 MSK)", "9:00 мск", "по московскому времени").
+_OTHER_ZONE = re.compile(
+    r"\s*\(?\s*(?:GMT|UTC|MSK|мск|Moscow|по\s+московскому|по\s+Москве|московского|Мәскеу)", re.IGNORECASE
+)
+_ZONE_CUES = ("gmt", "utc", "msk", "мск", "moscow", "московск", "москве", "мәскеу")
+# Voting abroad: its own count and hour ("Over 10 thousand Kazakhstanis voted abroad as of 5 p.m.").
+_ABROAD = re.compile(r"abroad|overseas|за\s+рубеж|зарубеж|за\s+границ|шетел|shetel", re.IGNORECASE)
+_ABROAD_CUES = ("abroad", "overseas", "рубеж", "границ", "шетел", "shetel")
+
+
+def _sentence_end(text: str, pos: int) -> int:
+    m = _SENTENCE_END.search(text, pos)
+    return m.start() if m else len(text)
 
 
 def _times(text: str) -> tuple[time | None, list[tuple[int, int]], list[tuple[int, time]]]:
@@ -1221,6 +1275,8 @@ def _times(text: str) -> tuple[time | None, list[tuple[int, int]], list[tuple[in
     stated: list[tuple[int, time]] = []
     folded = text.casefold()
     schedule = any(cue in folded for cue in _SCHEDULE_CUES)
+    zones = any(cue in folded for cue in _ZONE_CUES)
+    abroad = any(cue in folded for cue in _ABROAD_CUES)
     for m in _NOON.finditer(text) if any(cue in folded for cue in _NOON_CUES) else ():
         spans.append((m.start(), m.end()))
         best = (1, time(12, 0))
@@ -1253,12 +1309,18 @@ def _times(text: str) -> tuple[time | None, list[tuple[int, int]], list[tuple[in
             or _SCHEDULE_BEFORE.search(text, max(0, begin - 60), begin)
         ):
             continue  # "сағат 22.00-де ұсынылады", "состоится в 21:00": a schedule
+        if zones and _OTHER_ZONE.match(text, m.end()):
+            continue  # "By 9:00 GMT", "К 9:00 мск": another zone's clock, not the as-of in Kazakhstan's
         # The as-of phrase itself ("по состоянию на", "as of", "-дегі жағдай") outranks a bare "на"/"к",
         # which outranks a time with no keyword (a publication stamp, "11:00 мск").
         strong = (kw and _STRONG_KW.match(kw)) or _STRONG_KK.match(m.group("kk") or "")
         score = 0 if strong else 1 if (kw or m.group("kk")) else 2
+        if strong and m.group("kk") and _SITUATION.match(text, m.end()):
+            score = -1  # "сағат 18.10-дағы жағдай бойынша", the commission's own, over "18.00-дегі ақпарат"
         if score < 2:
             stated.append((begin, time(hour, minute)))
+        if abroad and _ABROAD.search(text, text.rfind("\n", 0, begin) + 1, _sentence_end(text, m.end())):
+            score += 3  # "voted abroad as of 5 p.m.": the count abroad's hour, the as-of only if none other is
         if best is None or score < best[0]:
             best = (score, time(hour, minute))
     return (best[1] if best else None), spans, stated
@@ -1293,6 +1355,24 @@ def _plain_list(line: str) -> bool:
         and not re.search(r"\d[.,]\d\d", line)
         and not _holds_any(line, _APPROX_WORDS)
     )
+
+
+# A whole-number figure ending its list item: "Turkestan region - 72%,", "Павлодарской - 71,", "- 80 и".
+_WHOLE_FIGURE = re.compile(
+    r"(?<![\w.,])\d{1,2}(?![\w.,]?\d)(?=\s*(?:%|процент|пайыз|percent|[,;]|\.(?!\d)|\s(?:и|және|and)\s|$))",
+    re.IGNORECASE,
+)
+
+
+def _lone_whole(line: str) -> bool | None:
+    """None when the line holds no whole-number figure; else whether its whole numbers are few enough
+    among its decimals (one in six or fewer, at least six decimals, nothing hedged) to be the
+    commission's own figures with the zeros dropped ("Turkestan region - 72%" among "72.26%"), not
+    a writer's roundings ("Qaraghandy oblysy -77%, Pavlodar oblysy-75,53, Aqmola oblysy-73%")."""
+    wholes = len(_WHOLE_FIGURE.findall(line))
+    if not wholes:
+        return None
+    return len(_ANY_DECIMAL.findall(line)) >= max(6, 6 * wholes) and not _holds_any(line, _APPROX_WORDS)
 
 
 def _mask(text: str, spans: list[tuple[int, int]]) -> str:
@@ -1336,7 +1416,8 @@ def parse_text(
     text = _mask(text, time_spans)
     as_of = datetime.combine(day, at, tzinfo=ZoneInfo(tz)) if day and at else None
     resolve = _Resolver(gazetteer, day)
-    stated, national_spans, national_note = _national(text, at, stated_times, resolve)
+    sections = _other_hour_sections(text, at, stated_times) if at else []
+    stated, national_spans, national_note = _national(text, at, stated_times, resolve, sections)
     text = _mask(text, national_spans)
     out = _Collector(gazetteer)
     # Whole-text checks spare the per-line and per-figure searches in most releases.
@@ -1352,10 +1433,13 @@ def parse_text(
         if other and _NUMBER.search(line):
             out.unparsed.append(f"{line.strip()} (stated for {other[0].strftime('%H:%M')}, not {at})")
             continue
+        if sections and (past := [t for a, b, t in sections if a <= start < b]) and _NUMBER.search(line):
+            out.unparsed.append(f"{line.strip()} (stated for {past[0].strftime('%H:%M')}, not {at})")
+            continue
         line = _ENUMERATOR.sub("", line)
-        # A split point is a ";" or a "." before a blank (a line holds no "\n"): most lines hold no
-        # such ".", and then only their ";" split them.
-        parts = _SEGMENT_SPLIT.split(line) if _DOT_BLANK.search(line) else line.split(";")
+        # A split point is a ";", a "." before a blank or a "%." glued to the next sentence (a line
+        # holds no "\n"): most lines hold no such ".", and then only their ";" split them.
+        parts = _SEGMENT_SPLIT.split(line) if _DOT_BLANK.search(line) or "%." in line else line.split(";")
         segments = [segment for segment in parts if segment.strip()]
         if earlier and _EARLIER.search(line):
             # The sentence about an earlier hour is dropped; what follows it on the line is read only
@@ -1369,6 +1453,10 @@ def parse_text(
             segments = rest
         # Prose: more than one sentence or figure on the line (a list gives one of each per line).
         whole = not (rounding and (len(segments) > 1 or len(_PCT_FIGURE.findall(line)) > 1)) or _plain_list(line)
+        if not whole and (lone := _lone_whole(line)) is not None:
+            whole = lone  # one whole number among many decimals: the commission's "72,00", not a rounding
+            if not whole:
+                out.unparsed.append(f"{line.strip()} (a whole number among decimals, maybe rounded: not placed)")
         for k, segment in enumerate(segments):
             if k and _refers_back(segments[k - 1], segment, resolve, out, approx, whole):
                 continue
@@ -1403,6 +1491,29 @@ def parse_text(
 def _expected(gazetteer: Gazetteer, day: date) -> frozenset[str]:
     """What a complete release that day gives: the national figure and every unit in force."""
     return frozenset({NATIONAL, *(r.code for r in gazetteer.regions_on(day))})
+
+
+def _other_hour_sections(text: str, at: time, stated: list[tuple[int, time]]) -> list[tuple[int, int, time]]:
+    """Parts of the text that give another hour's figures: from a line stating a figure for another
+    hour than `at` ("By 10 a.m. ... 19.17% of all the voters", an earlier release appended to the
+    article or a live blog's earlier update) up to a line that states `at` again."""
+    lines: dict[int, tuple[int, list[time]]] = {}  # line start -> (line end, hours stated on it)
+    for pos, t in stated:
+        lo = text.rfind("\n", 0, pos) + 1
+        hi = text.find("\n", pos)
+        lines.setdefault(lo, (len(text) if hi < 0 else hi, []))[1].append(t)
+    out: list[tuple[int, int, time]] = []
+    opened: tuple[int, time] | None = None
+    for lo, (hi, hours) in sorted(lines.items()):
+        if any(_minutes_apart(t, at) <= 10 for t in hours):
+            if opened is not None:
+                out.append((opened[0], lo, opened[1]))
+                opened = None
+        elif opened is None and _PCT_FIGURE.search(text, lo, hi):
+            opened = (lo, hours[0])
+    if opened is not None:
+        out.append((opened[0], len(text), opened[1]))
+    return out
 
 
 def _minutes_apart(a: time, b: time) -> int:

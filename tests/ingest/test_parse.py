@@ -371,3 +371,138 @@ def test_party_share_beside_a_demonym_is_never_turnout() -> None:
 def test_a_direction_qualifies_a_name_into_another_place() -> None:
     parsed = parse_text("Оңтүстік астанамыз Алматыда 15,45 пайыз. Ал бас қаламызда 32,33 пайыз.", on=date(2016, 3, 20))
     assert parsed.turnout_pct == {"KZ-75": 15.45, "KZ-71": 32.33}
+
+
+def test_the_capital_among_the_reporting_territorial_commissions_owns_no_figure() -> None:
+    text = (
+        '"Облыстардың, республикалық маңызы бар қалалардың және елорданың аумақтық комиссиялары ұсынған '
+        "деректерге сәйкес, сағат 14.00-дегі жағдай бойынша тізімдерге енгізілген азаматтардың жалпы санының "
+        '46,84%-і бюллетень алды", - деді ОСК мүшесі.'
+    )
+    parsed = parse_text(text, on=date(2023, 3, 19))
+    assert parsed.national == 46.84
+    assert parsed.turnout_pct == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "on"),
+    [
+        ("Сайлаушылардың 47 пайызға жуығы бюллетень алды", date(2023, 3, 19)),
+        ("Voter turnout exceeds 43% at referendum in Kazakhstan", date(2022, 6, 5)),
+        ("Turnout surpassed 43% by noon", date(2022, 6, 5)),
+        ("Явка составила приблизительно 43%", date(2022, 6, 5)),
+    ],
+)
+def test_a_hedged_figure_is_never_the_national_one(text: str, on: date) -> None:
+    assert parse_text(text, on=on).national is None
+
+
+def test_a_hedged_figure_is_never_a_regions() -> None:
+    parsed = parse_text(
+        "In Astana turnout exceeds 40%. Алматы облысында сайлаушылардың 50 пайызға жуығы", on=date(2022, 6, 5)
+    )
+    assert parsed.turnout_pct == {}
+
+
+def test_the_as_of_is_not_another_zones_clock_nor_the_count_abroad() -> None:
+    zoned = (
+        "ЦИК: By 9:00 GMT turnout amounted to 35.1%\nЦИК Казахстана: К 9:00 мск явка составила 35,1%\n"
+        "By 12:00 local time (09:00 MSK) amounted to 35.1%."
+    )
+    assert parse_text(zoned, on=date(2019, 6, 9)).as_of.strftime("%H:%M") == "12:00"  # type: ignore[union-attr]
+    abroad = (
+        "89.69% of all the voters had claimed their ballots by 6 p.m.\nAkmola Oblast - 94.81%\n"
+        "Over 10 thousand Kazakhstanis voted abroad as of 5 p.m.\n"
+        "65 polling stations abroad have 20,822 on their lists. As of 5 p.m. 10,861 Kazakhstanis - 52.16% - had voted."
+    )
+    parsed = parse_text(abroad, on=date(2015, 4, 26))
+    assert parsed.as_of.strftime("%H:%M") == "18:00"  # type: ignore[union-attr]
+    assert parsed.turnout_pct == {"KZ-11": 94.81}
+    assert parsed.national == 89.69
+    alone = parse_text(
+        "As of 22:00 voting has ended in all regions and at 25 polling stations abroad.", on=date(2022, 6, 5)
+    )
+    assert alone.as_of.strftime("%H:%M") == "22:00"  # type: ignore[union-attr]
+
+
+def test_the_kazakh_situation_phrase_outranks_another_dated_hour() -> None:
+    text = (
+        "ОСК сағат 18.00-дегі ақпаратты жариялады.\n"
+        "2023 жылғы 19 наурызда сағат 18.10-дағы жағдай бойынша азаматтардың жалпы санының 53,11% бюллетеньдер алды."
+    )
+    parsed = parse_text(text, on=date(2023, 3, 19))
+    assert parsed.as_of.strftime("%H:%M") == "18:10"  # type: ignore[union-attr]
+    assert parsed.national == 53.11
+
+
+def test_an_earlier_release_appended_to_the_article_is_its_hours_not_a_conflict() -> None:
+    text = (
+        "41.69 percent of all the voters have cast their ballots by 12:00.\n"
+        "Akmola Oblast - 51.01%\nAktobe Oblast - 36.11%\n\n"
+        "By 10 a.m. Astana time 19.17% of all the voters have cast their votes.\n"
+        "She confirmed that 19.17% of the registered voters picked up their ballots.\n"
+        "Akmola Oblast - 23.8%\nAktobe Oblast - 16.08%\nAtyrau Oblast - 11.13%\n"
+    )
+    parsed = parse_text(text, on=date(2015, 4, 26))
+    assert parsed.turnout_pct == {"KZ-11": 51.01, "KZ-15": 36.11}
+    assert parsed.national == 41.69
+    assert any("Atyrau" in u and "stated for 10:00" in u for u in parsed.unparsed)
+    # A line restating the release's own hour ends the earlier hour's part.
+    again = parse_text(text + "As of 12:00 in Atyrau Oblast - 47.54%\n", on=date(2015, 4, 26))
+    assert again.turnout_pct["KZ-23"] == 47.54
+
+
+def test_area_is_a_region_word_and_kazakhstan_beside_one_is_not_the_country() -> None:
+    parsed = parse_text("in Akmola area - 41.31%, in Almaty area - 43.05%, in West", on=date(2022, 6, 5))
+    assert parsed.turnout_pct == {"KZ-11": 41.31, "KZ-19": 43.05}
+    wrapped = parse_text(
+        "in Atyrau area - 37.33%, in West\nKazakhstan area - 47.58%, in Zhambyl area - 55.15%", on=date(2022, 6, 5)
+    )
+    assert wrapped.national is None
+    assert wrapped.turnout_pct == {"KZ-23": 37.33, "KZ-31": 55.15}
+
+
+def test_one_whole_number_among_many_decimals_is_a_figure_and_a_refused_one_is_reported() -> None:
+    text = (
+        "As of 4:00 pm: Akmola region - 65.11%, Aktobe region 53.52%, Almaty region - 66.58%, Atyrau region - 56.19%, "
+        "Zhambyl region - 67.36%, Karaganda region - 68.69%, Turkestan region - 72%, Pavlodar region - 64.58%."
+    )
+    assert parse_text(text, on=date(2022, 6, 5)).turnout_pct["KZ-61"] == 72.0
+    rounded = parse_text("Túrkistan oblysy -80,66 %, Qaraghandy oblysy -77%, Aqmola oblysy-73%.", on=date(2022, 6, 5))
+    assert "KZ-35" not in rounded.turnout_pct
+    assert any("maybe rounded" in u for u in rounded.unparsed)
+
+
+def test_two_regions_joined_by_and_after_a_figure() -> None:
+    text = "в Павлодарской - 71,4, в Северо-Казахстанской - 80,2 и Южно-Казахстанской - 78,76 процентов."
+    parsed = parse_text(text, on=date(2012, 1, 15))
+    assert parsed.turnout_pct == {"KZ-55": 71.4, "KZ-59": 80.2, "KZ-YUZ": 78.76}
+
+
+def test_a_figure_glued_to_the_next_sentence_and_a_space_inside_a_decimal() -> None:
+    glued = parse_text("по Шымкенту - 59,56%.Всего проголосовали 8 108 668 человек.", on=date(2022, 11, 20))
+    assert glued.turnout_pct == {"KZ-79": 59.56}
+    spaced = parse_text("Atyrau Oblast - 47.54%\nZhambyl Oblast - 49. 91%\n", on=date(2015, 4, 26))
+    assert spaced.turnout_pct == {"KZ-23": 47.54, "KZ-31": 49.91}
+
+
+def test_a_name_in_apposition_and_a_superlative_are_one_place() -> None:
+    capital = parse_text("In the capital city of Astana, 45.19% of eligible voters participated.", on=date(2024, 10, 6))
+    assert capital.turnout_pct == {"KZ-71": 45.19}
+    least = parse_text(
+        "Больше всего в Шымкенте - 50,1%, меньше всего явка по-прежнему в Алматы - 16,91%.", on=date(2024, 10, 6)
+    )
+    assert least.turnout_pct == {"KZ-79": 50.1, "KZ-75": 16.91}
+
+
+@pytest.mark.parametrize(
+    ("text", "national"),
+    [
+        ("По информации ЦИК, проголосовали 8 845 280 человек из 12 461 796, что составляет 70,98%.", 70.98),
+        ("На референдуме проголосовало свыше 7 млн казахстанцев, или 57,68%.", 57.68),
+        ("8,030,739 citizens received a ballot. This amounts to 68.44% of the residents on the voting list.", 68.44),
+        ("В Алматы проголосовали 200 тысяч человек, или 15,5%.", None),
+    ],
+)
+def test_a_count_restated_as_a_share_is_the_national_figure(text: str, national: float | None) -> None:
+    assert parse_text(text, on=date(2024, 10, 6)).national == national

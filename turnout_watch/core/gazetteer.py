@@ -34,7 +34,7 @@ _T = TypeVar("_T")
 # Unit-type words collapse to one token each, so "Oblast"/"область"/"облысы" match "Region" and
 # "г."/"город"/"қаласы" match "City", in any position. They are never dropped: "Almaty Region"
 # (KZ-19) and "Almaty" (KZ-75) must stay different keys.
-_REGION_WORDS = ("region", "oblast", "oblasti", "oblys", "oblysy", "province", "obl",
+_REGION_WORDS = ("region", "oblast", "oblasti", "oblys", "oblysy", "province", "area", "obl",
                  "область", "обл", "облысы", "облыс")  # fmt: skip
 _CITY_WORDS = ("city", "g", "gorod", "qala", "qalasy", "kala", "kalasy",
                "город", "гор", "г", "қала", "қаласы", "каласы", "қ")  # fmt: skip

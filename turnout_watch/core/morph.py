@@ -35,7 +35,7 @@ REGION, CITY = "+region", "+city"
 # Unit-type words by lemma (Russian) or skeleton (Kazakh in any script, English, transliterations).
 _RU_TYPES = {"область": REGION, "регион": REGION, "обл": REGION, "город": CITY, "г": CITY, "гор": CITY}
 _SKELETON_TYPES = dict.fromkeys(
-    ("region", "oblast", "oblasti", "obl", "province", "oblis", "oblisi", "aimaq", "aimagi"), REGION
+    ("region", "oblast", "oblasti", "obl", "province", "area", "oblis", "oblisi", "aimaq", "aimagi"), REGION
 ) | dict.fromkeys(("city", "g", "gorod", "qala", "qalasi", "kala", "kalasi", "q"), CITY)
 _FILLER = frozenset({"of", "the"})
 
