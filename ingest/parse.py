@@ -1252,6 +1252,10 @@ def _find_date(text: str, lang: Lang) -> date | None:
 _STRONG_KW = re.compile(r"по\s|as\s", re.IGNORECASE)
 _STRONG_KK = re.compile(r"\s*-?\s*(?:[дт][еа][гғ]|[dt][ea][gǵğ])")
 _SITUATION = re.compile(r"\s+(?:жағдай|жагдай|jaǵdaı|jagdai|jağdai)", re.IGNORECASE)
+# The commission's Russian sentence goes on from its as-of to who received ballots: "по состоянию на
+# 18:05 часов ... бюллетени получили" (a lead's "по состоянию на 18:00 рассказали" is the media's).
+# Not in English: media put "received ballots" before the time as often as after it.
+_BALLOTS = re.compile(r"бюллетени\s+получил|получили\s+бюллетени", re.IGNORECASE)
 # A time on another zone's clock ("9:00 GMT", "(09:00 MSK)", "9:00 мск", "по московскому времени").
 _OTHER_ZONE = re.compile(
     r"\s*\(?\s*(?:GMT|UTC|MSK|мск|Moscow|по\s+московскому|по\s+Москве|московского|Мәскеу)", re.IGNORECASE
@@ -1277,6 +1281,7 @@ def _times(text: str) -> tuple[time | None, list[tuple[int, int]], list[tuple[in
     schedule = any(cue in folded for cue in _SCHEDULE_CUES)
     zones = any(cue in folded for cue in _ZONE_CUES)
     abroad = any(cue in folded for cue in _ABROAD_CUES)
+    ballots = "бюллетени" in folded
     for m in _NOON.finditer(text) if any(cue in folded for cue in _NOON_CUES) else ():
         spans.append((m.start(), m.end()))
         best = (1, time(12, 0))
@@ -1317,6 +1322,8 @@ def _times(text: str) -> tuple[time | None, list[tuple[int, int]], list[tuple[in
         score = 0 if strong else 1 if (kw or m.group("kk")) else 2
         if strong and m.group("kk") and _SITUATION.match(text, m.end()):
             score = -1  # "сағат 18.10-дағы жағдай бойынша", the commission's own, over "18.00-дегі ақпарат"
+        elif strong and ballots and _BALLOTS.search(text, m.end(), _sentence_end(text, m.end())):
+            score = -1  # "по состоянию на 18:05 ... бюллетени получили", over a lead's "на 18:00"
         if score < 2:
             stated.append((begin, time(hour, minute)))
         if abroad and _ABROAD.search(text, text.rfind("\n", 0, begin) + 1, _sentence_end(text, m.end())):

@@ -506,3 +506,15 @@ def test_a_name_in_apposition_and_a_superlative_are_one_place() -> None:
 )
 def test_a_count_restated_as_a_share_is_the_national_figure(text: str, national: float | None) -> None:
     assert parse_text(text, on=date(2024, 10, 6)).national == national
+
+
+def test_the_commission_s_russian_sentence_gives_the_as_of_over_a_lead_s_hour() -> None:
+    text = (
+        "О явке избирателей по состоянию на 18:00 рассказали на пресс-конференции в ЦИК.\n"
+        "Согласно данным, представленным комиссиями, по состоянию на 18:05 часов 20 ноября 2022 года "
+        "бюллетени получили 67,85% от общего количества граждан, включенных в списки.\n"
+        "- по Акмолинской области – 72,8 %\n"
+    )
+    parsed = parse_text(text, on=date(2022, 11, 20))
+    assert parsed.as_of is not None and parsed.as_of.strftime("%H:%M") == "18:05"
+    assert parsed.turnout_pct == {"KZ-11": 72.8}
