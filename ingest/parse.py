@@ -1284,7 +1284,11 @@ def _times(text: str) -> tuple[time | None, list[tuple[int, int]], list[tuple[in
     ballots = "бюллетени" in folded
     for m in _NOON.finditer(text) if any(cue in folded for cue in _NOON_CUES) else ():
         spans.append((m.start(), m.end()))
-        best = (1, time(12, 0))
+        begin = max(text.rfind(". ", 0, m.start()), text.rfind("\n", 0, m.start())) + 1
+        if _ANY_DIGIT.search(text, begin, _sentence_end(text, m.end())):
+            # "к полудню проголосовали 25,1 %": noon is the as-of only where its sentence gives a figure,
+            # not in "half of the city's voters had voted before noon" of a later release
+            best = (1, time(12, 0))
     # Each time expression, left to right without overlap, is read as one pattern with an optional
     # as-of keyword before the hour: the keyword is looked for back from the hour, never past the
     # end of the expression before. It is looked for last, as most numbers of a release are figures:

@@ -46,10 +46,10 @@ def test_real_release_parses_exactly(name: str) -> None:
     unread = sorted(code for code, v in figures.items() if parsed.turnout_pct.get(code) != v)
     assert unread == sorted(not_yet.get("figures", [])), "figures read differ from the recorded state"
     as_of = parsed.as_of.strftime("%H:%M") if parsed.as_of else None
-    if expected["as_of"] is None or not_yet.get("as_of"):
-        assert as_of is None or (expected["as_of"] is not None and as_of != expected["as_of"]) is bool(
-            not_yet.get("as_of")
-        )
+    if not_yet.get("as_of"):
+        assert as_of is None, f"a wrong as-of time: {as_of}, not {expected['as_of']}"  # missing, never wrong
+    elif expected["as_of"] is None:
+        assert as_of is None, f"an as-of time the release does not state: {as_of}"
     else:
         assert as_of == expected["as_of"]
     if expected["national"] is None:

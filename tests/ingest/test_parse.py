@@ -518,3 +518,16 @@ def test_the_commission_s_russian_sentence_gives_the_as_of_over_a_lead_s_hour() 
     parsed = parse_text(text, on=date(2022, 11, 20))
     assert parsed.as_of is not None and parsed.as_of.strftime("%H:%M") == "18:05"
     assert parsed.turnout_pct == {"KZ-11": 72.8}
+
+
+def test_noon_is_the_as_of_only_where_its_sentence_gives_a_figure() -> None:
+    at_noon = parse_text(
+        "К полудню проголосовали 25,1 % избирателей.\nпо Акмолинской области – 30,2 %", on=date(2021, 1, 10)
+    )
+    assert at_noon.as_of is not None and at_noon.as_of.strftime("%H:%M") == "12:00"
+    later = parse_text(
+        "Елдегі сайлаушылардың 43,9% өз таңдауын жасады. Қаладағы сайлаушылардың жартысына жуығы түске дейін "
+        "дауыс беріп үлгерген.\nАқмола облысы бойынша – 41,3 %",
+        on=date(2021, 1, 10),
+    )
+    assert later.as_of is None  # a 14:00 release telling what happened before noon
