@@ -756,7 +756,7 @@ _COMMISSIONS = re.compile(
 _DATELINE = re.compile(r"\s*(?:[A-ZА-ЯЁӘҒҚҢӨҰҮҺІ][A-ZА-ЯЁӘҒҚҢӨҰҮҺІ-]+\s?){1,3}(?=\s*[,-])")
 # Another figure than this turnout: a vote for or against, a change, a comparison, an earlier vote.
 _NOT_TURNOUT = re.compile(
-    r"\b(?:за|против|поддержал\w*|поддержк\w*|воздержал\w*|кандидат\w*|парти\w*|набрал\w*|вырос\w*|вырастет|вырасти|"
+    r"\b(?:за|против|выбрал\w*|избрал\w*|поддержал\w*|поддержк\w*|воздержал\w*|кандидат\w*|парти\w*|набрал\w*|вырос\w*|вырастет|вырасти|"
     r"вырост\w*|увеличил\w*|вырос|прирост\w*|рост\w*|снизил\w*|сравнени\w*|чем|прошл\w*|предыдущ\w*|"
     r"in\s+favou?r|against|candidate\w*|part(?:y|ies)|increase\w*|rose|risen|grew|grown|up\s+by|compared|than|"
     r"previous\w*|last|versus|vs|жақта\w*|қарсы|үміткер\w*|өсті|артты|өткен|алдыңғы|бұрынғы|салыстыр\w*)\b",
@@ -1413,6 +1413,8 @@ def parse_text(
     text = morph.arabic_to_cyrillic(unicodedata.normalize("NFKC", text))
     text = _ANY_DASH.sub("-", text)
     date_spans = [(m.start(), m.end()) for m in (*_DATE_NUMERIC.finditer(text), *_date_words(text))]
+    if ":" in text:
+        date_spans += _stamps(text)
     day = on or _find_date(text, lang)
     text = _mask(text, date_spans)
     if text.rstrip()[-1:].isdecimal() and len(_PCT_WORD.findall(text)) >= 2:
@@ -1525,6 +1527,25 @@ def _other_hour_sections(text: str, at: time, stated: list[tuple[int, time]]) ->
     if opened is not None:
         out.append((opened[0], len(text), opened[1]))
     return out
+
+
+# A page's publication stamp: a date, then a clock time ("05.12.2005 03:10", "26.07.2021ж. 20:00"),
+# with no as-of phrase before the date. It says when the page was written, not the release's hour.
+_STAMP = re.compile(
+    r"(?<![\d.])\d{1,2}\.\d{1,2}\.(?:19|20)\d\d\s*(?:ж\.?|г\.?|жыл\w*|y\.)?\s*,?\s*(?:в\s+|at\s+)?"
+    r"(?P<time>\d{1,2}:\d{2})(?!\d)",
+    re.IGNORECASE,
+)
+_STAMP_ASOF = re.compile(r"(?:состоянию\s+на|данным\s+на|as\s+of|as\s+at|на|к|by)\s*\Z", re.IGNORECASE)
+
+
+def _stamps(text: str) -> list[tuple[int, int]]:
+    """The spans of the clock times of publication stamps (masked with the dates: never the as-of)."""
+    return [
+        (m.start("time"), m.end("time"))
+        for m in _STAMP.finditer(text)
+        if not _STAMP_ASOF.search(text, max(0, m.start() - 30), m.start())
+    ]
 
 
 def _minutes_apart(a: time, b: time) -> int:

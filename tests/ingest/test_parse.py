@@ -531,3 +531,11 @@ def test_noon_is_the_as_of_only_where_its_sentence_gives_a_figure() -> None:
         on=date(2021, 1, 10),
     )
     assert later.as_of is None  # a 14:00 release telling what happened before noon
+
+
+def test_a_page_s_publication_stamp_is_not_the_as_of() -> None:
+    for stamp in ("05.12.2005 03:10", "26.07.2021ж. 20:00"):
+        parsed = parse_text(f"{stamp}\nЯвка составила 45,5%.\nпо Акмолинской области – 50,1 %", on=date(2005, 12, 4))
+        assert parsed.as_of is None, stamp
+    asof = parse_text("По состоянию на 10.01.2021 14:00 явка составила 45,5%.", on=date(2021, 1, 10))
+    assert asof.as_of is not None and asof.as_of.strftime("%H:%M") == "14:00"
