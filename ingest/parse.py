@@ -1142,7 +1142,7 @@ def _pair(items: list[_Item]) -> list[tuple[_Item, _Item]] | None:
 
 _PARTY_SHARE = re.compile(
     r"(?<!\w)(?:парти[яиюейё]\w*|partii?a\w*|party|parties|кандидат\w*|candidate\w*|үміткер\w*|ümitker\w*|"
-    r"umitker\w*)(?!\w)",
+    r"umitker\w*|проголосовал\w*\s+за|voted\s+for|за\s+(?:[^\W\d_]+\s+)?президент\w*|выбрал\w*|избрал\w*)(?!\w)",
     re.IGNORECASE,
 )
 

@@ -539,3 +539,12 @@ def test_a_page_s_publication_stamp_is_not_the_as_of() -> None:
         assert parsed.as_of is None, stamp
     asof = parse_text("По состоянию на 10.01.2021 14:00 явка составила 45,5%.", on=date(2021, 1, 10))
     assert asof.as_of is not None and asof.as_of.strftime("%H:%M") == "14:00"
+
+
+def test_a_candidate_s_share_is_not_the_national_turnout() -> None:
+    text = (
+        "Председатель ЦИК огласил итоги выборов в республике. За действующего президента проголосовало "
+        "6 100 694 человека, что составляет 91,01 процента всех избирателей."
+    )
+    assert parse_text(text, on=date(2005, 12, 4)).national is None
+    assert parse_text("Назарбаева выбрали 91,01 процента избирателей", on=date(2005, 12, 4)).national is None
