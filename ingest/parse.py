@@ -869,6 +869,8 @@ def _national(
             scope = text[start : (c.start() if (c := _CLAUSE_END.search(text, me, hi)) else hi)]
         if not text[:start].strip() and (d := _DATELINE.match(scope)):
             scope = " " * d.end() + scope[d.end() :]
+        if any(cue in scope for cue in _CAPITAL_CLOCK_CUES):
+            scope = _CAPITAL_CLOCK.sub(lambda c: " " * len(c.group()), scope)  # the clock, not the place
         if _names_a_place(scope, resolve, voters):
             if not voters:
                 stated_again.append((vs, ve))
@@ -886,6 +888,15 @@ def _national(
             return None, spans, f"national figure stated twice: {sorted(set(values))}"
         return value, spans, ""
     return (next(iter(whole)), spans, "") if whole else (None, spans, "")
+
+
+# The capital's clock names no place: "as of 10 a.m. local Astana time", "по времени столицы".
+_CAPITAL_CLOCK = re.compile(
+    r"(?:local\s+)?(?:Astana|Nur-Sultan)\s+time|времени\s+(?:столицы|Астаны)|по\s+(?:астанинскому|столичному)\s+"
+    r"времени|(?:Астана|елорда)\s+уақыты\w*",
+    re.IGNORECASE,
+)
+_CAPITAL_CLOCK_CUES = ("time", "уақыт", "времени")  # one of which every match holds: the test before it
 
 
 _PCT_FIGURE = re.compile(r"\d\s*(?:%|процент\w*|пайыз\w*|paıyz\w*|paiyz\w*|percent|per\s+cent)", re.IGNORECASE)

@@ -548,3 +548,9 @@ def test_a_candidate_s_share_is_not_the_national_turnout() -> None:
     )
     assert parse_text(text, on=date(2005, 12, 4)).national is None
     assert parse_text("Назарбаева выбрали 91,01 процента избирателей", on=date(2005, 12, 4)).national is None
+
+
+def test_the_capital_s_clock_names_no_place() -> None:
+    text = "The Central Election Commission reported a 17.79% voter turnout as of 10 a.m. local Astana time."
+    parsed = parse_text(text, on=date(2024, 10, 6))
+    assert parsed.national == 17.79 and parsed.turnout_pct == {}
