@@ -1151,6 +1151,7 @@ def _pair(items: list[_Item]) -> list[tuple[_Item, _Item]] | None:
     return list(zip(names, values, strict=True))
 
 
+_RESPECTIVELY = re.compile(r"\b(?:respectively|соответственно|тиісінше|сәйкесінше)\b", re.IGNORECASE)
 _PARTY_SHARE = re.compile(
     r"(?<!\w)(?:парти[яиюейё]\w*|partii?a\w*|party|parties|кандидат\w*|candidate\w*|үміткер\w*|ümitker\w*|"
     r"umitker\w*|проголосовал\w*\s+за|voted\s+for|за\s+(?:[^\W\d_]+\s+)?президент\w*|выбрал\w*|избрал\w*)(?!\w)",
@@ -1179,7 +1180,17 @@ def _parse_segment(
     mentions = _mentions(segment, spans, resolve)
     if len(mentions) > 1:
         mentions = _apposed(mentions, values)
-    pairs = _pair(sorted(values + mentions, key=_START))
+    ordered = sorted(values + mentions, key=_START)
+    pairs = _pair(ordered)
+    # "The East Kazakhstan and the Abai regions ... 73.79% and 69.57%, respectively": every name, then
+    # as many figures, paired in order because the text says so (never without the word)
+    if (
+        pairs is None
+        and len(mentions) == len(values) > 1
+        and _RESPECTIVELY.search(segment)
+        and [item.kind for item in ordered] == ["R"] * len(mentions) + ["V"] * len(values)
+    ):
+        pairs = list(zip(ordered[: len(mentions)], ordered[len(mentions) :], strict=True))
     if pairs is not None:
         for mention, value in pairs:
             out.place(mention, value, segment)

@@ -554,3 +554,12 @@ def test_the_capital_s_clock_names_no_place() -> None:
     text = "The Central Election Commission reported a 17.79% voter turnout as of 10 a.m. local Astana time."
     parsed = parse_text(text, on=date(2024, 10, 6))
     assert parsed.national == 17.79 and parsed.turnout_pct == {}
+
+
+def test_names_then_figures_pair_in_order_only_where_the_text_says_respectively() -> None:
+    said = "The East Kazakhstan and the Abai regions saw turnouts of 73.79% and 69.57%, respectively."
+    assert parse_text(said, on=date(2024, 10, 6)).turnout_pct == {"KZ-63": 73.79, "KZ-10": 69.57}
+    ru = "В Акмолинской и Костанайской областях явка составила 61,2% и 58,4% соответственно."
+    assert parse_text(ru, on=date(2024, 10, 6)).turnout_pct == {"KZ-11": 61.2, "KZ-39": 58.4}
+    unsaid = "The East Kazakhstan and the Abai regions saw turnouts of 73.79% and 69.57%."
+    assert parse_text(unsaid, on=date(2024, 10, 6)).turnout_pct == {}
