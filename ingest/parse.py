@@ -136,6 +136,9 @@ _SEGMENT_SPLIT = re.compile(
 # Там ... 57,03 %", "Ақтөбе облысында ... Онда ... 34,3 пайызы", "There, 40% voted".
 _POINTER = re.compile(r"(?<!\w)(?:там|здесь|онда|мұнда|сонда|there|here)(?!\w)", re.IGNORECASE)
 _ANAPHORA = re.compile(r"\s*(?:там|здесь|онда|мұнда|сонда|there|here)\b", re.IGNORECASE)
+# A national sentence that opens on a pointer ("This amounts to 55.3%", "Это составляет") is read with the
+# sentence before it: a place named there makes the figure that place's, not the country's.
+_BACK_REFERENCE = re.compile(r"\s*(?:this|that|это|бұл)\b", re.IGNORECASE)
 # Digit first, as _TIME: "12,5", "12 345" or "12.5" after no letter, digit, dot or comma.
 _NUMBER = re.compile(
     r"(?P<num>\d(?<![\w.,]\d)(?:\d?,\s\d{1,2}(?=\s*(?:%|процент|пайыз|paıyz|paiyz))|(?<=-\s\d)\d\.\s\d\d(?=%)|"
@@ -843,6 +846,11 @@ def _national(
         lo = bounds[at_]
         if at_ and _ANAPHORA.match(text, lo):
             lo = bounds[at_ - 1]  # "Самая низкая явка - в Алматы. Там ... 11 % граждан": Almaty's
+        elif _BACK_REFERENCE.match(text, lo):
+            # "This amounts to 55.3%": read with the sentence before it (from its last ". ", as sentence
+            # bounds do not split before a figure: "... across the country. 8,030,739 received ...")
+            dot = text.rfind(". ", 0, max(0, lo - 1))
+            lo = max(dot + 2 if dot >= 0 else 0, text.rfind("\n", 0, lo) + 1)  # never past its line
         hi = next((b for b in bounds if b > me), len(text) + 1) - 1
         sentence = text[lo:hi]
         if (
@@ -1277,10 +1285,12 @@ _SITUATION = re.compile(r"\s+(?:жағдай|жагдай|jaǵdaı|jagdai|jağda
 # The commission's Russian sentence goes on from its as-of to who received ballots: "по состоянию на
 # 18:05 часов ... бюллетени получили" (a lead's "по состоянию на 18:00 рассказали" is the media's).
 # Not in English: media put "received ballots" before the time as often as after it.
+_REMINDER = re.compile(r"напомн\w*|ранее|прежде|в\s+прошлый", re.IGNORECASE)  # "Напомним, на 10:00 ..."
 _BALLOTS = re.compile(r"бюллетени\s+получил|получили\s+бюллетени", re.IGNORECASE)
 # A time on another zone's clock ("9:00 GMT", "(09:00 MSK)", "9:00 мск", "по московскому времени").
 _OTHER_ZONE = re.compile(
-    r"\s*\(?\s*(?:GMT|UTC|MSK|мск|Moscow|по\s+московскому|по\s+Москве|московского|Мәскеу)", re.IGNORECASE
+    r"\s*\(?\s*(?:(?:GMT|UTC)(?!\s*\+\s*0?[56](?!\d))|MSK|мск|Moscow|по\s+московскому|по\s+Москве|московского|Мәскеу)",
+    re.IGNORECASE,
 )
 _ZONE_CUES = ("gmt", "utc", "msk", "мск", "moscow", "московск", "москве", "мәскеу")
 # Voting abroad: its own count and hour ("Over 10 thousand Kazakhstanis voted abroad as of 5 p.m.").
@@ -1348,7 +1358,12 @@ def _times(text: str) -> tuple[time | None, list[tuple[int, int]], list[tuple[in
         score = 0 if strong else 1 if (kw or m.group("kk")) else 2
         if strong and m.group("kk") and _SITUATION.match(text, m.end()):
             score = -1  # "сағат 18.10-дағы жағдай бойынша", the commission's own, over "18.00-дегі ақпарат"
-        elif strong and ballots and _BALLOTS.search(text, m.end(), _sentence_end(text, m.end())):
+        elif (
+            strong
+            and ballots
+            and _BALLOTS.search(text, m.end(), _sentence_end(text, m.end()))
+            and not _REMINDER.search(text, max(0, begin - 40), begin)
+        ):
             score = -1  # "по состоянию на 18:05 ... бюллетени получили", over a lead's "на 18:00"
         if score < 2:
             stated.append((begin, time(hour, minute)))
@@ -1397,6 +1412,11 @@ _WHOLE_FIGURE = re.compile(
 )
 
 
+_COMPARES = re.compile(
+    r"\b(?:чем|than|compared|сравнени\w*|прошл\w*|предыдущ\w*|previous\w*|өткен|алдыңғы|салыстыр\w*)\b", re.IGNORECASE
+)
+
+
 def _lone_whole(line: str) -> bool | None:
     """None when the line holds no whole-number figure; else whether its whole numbers are few enough
     among its decimals (one in six or fewer, at least six decimals, nothing hedged) to be the
@@ -1405,7 +1425,11 @@ def _lone_whole(line: str) -> bool | None:
     wholes = len(_WHOLE_FIGURE.findall(line))
     if not wholes:
         return None
-    return len(_ANY_DECIMAL.findall(line)) >= max(6, 6 * wholes) and not _holds_any(line, _APPROX_WORDS)
+    return (
+        len(_ANY_DECIMAL.findall(line)) >= max(6, 6 * wholes)
+        and not _holds_any(line, _APPROX_WORDS)
+        and not _COMPARES.search(line)  # "выше, чем в 2019 году - 61%": another figure's rounding
+    )
 
 
 def _mask(text: str, spans: list[tuple[int, int]]) -> str:
@@ -1567,6 +1591,7 @@ def _stamps(text: str) -> list[tuple[int, int]]:
         (m.start("time"), m.end("time"))
         for m in _STAMP.finditer(text)
         if not _STAMP_ASOF.search(text, max(0, m.start() - 30), m.start())
+        and not _STRONG_KK.match(text, m.end("time"))  # "20.11.2022 ж. 14:00-дегі жағдай бойынша": the as-of
     ]
 
 

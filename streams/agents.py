@@ -258,6 +258,7 @@ def register_agents(state: AgentState) -> None:
             return
         if wiped:
             metrics.broker_resets.inc()
+            state.outbox.forget_partitions()
             await start_over(app.consumer, wiped)
 
     @app.agent(election_topics, name="detect-releases")

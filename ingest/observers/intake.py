@@ -172,8 +172,9 @@ class Intake:
             self._answers.popitem(last=False)
 
     async def submit(self, items: Sequence[Any], token: TokenRecord, now: datetime) -> SubmitResult:
-        """Check, store and publish the items of one request; `token` is what `authenticate` (which
-        reloads a registry another process changed) returned for it."""
+        """Check, store and publish the items of one request, against the registry as it is now (the
+        CLI may have changed it while the request's body was uploading)."""
+        self.refresh()
         result = SubmitResult()
         answers: list[dict[str, Any] | None] = [None] * len(items)
         fresh: list[tuple[int, CheckedCount]] = []

@@ -563,3 +563,48 @@ def test_names_then_figures_pair_in_order_only_where_the_text_says_respectively(
     assert parse_text(ru, on=date(2024, 10, 6)).turnout_pct == {"KZ-11": 61.2, "KZ-39": 58.4}
     unsaid = "The East Kazakhstan and the Abai regions saw turnouts of 73.79% and 69.57%."
     assert parse_text(unsaid, on=date(2024, 10, 6)).turnout_pct == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "as_of", "national", "figures"),
+    [
+        (  # "This amounts to" reads with the sentence before it, which names a place
+            "As of 2 p.m., 350,000 voters in Almaty region cast their ballots. "
+            "This amounts to 55.3% of the voters on the lists.",
+            "14:00",
+            None,
+            {},
+        ),
+        (  # a reminder of the 10:00 release does not outrank the 14:00 one
+            "По состоянию на 14:00 проголосовали 45,2% избирателей.\n"
+            "Напомним, по состоянию на 10:00 бюллетени получили 15,2% избирателей.",
+            "14:00",
+            45.2,
+            {},
+        ),
+        ("As of 14:00 (UTC+5), turnout was 45.2%, the CEC said. At 10:00 it stood at 15.2%.", "14:00", 45.2, {}),
+        ("As of 14:00 GMT+6, turnout reached 45.2%. At 10:00 turnout was 15.2%.", "14:00", 45.2, {}),
+        (  # a date and time read as the as-of, not as a publication stamp
+            "20.11.2022 ж. 14:00-дегі жағдай бойынша сайлаушылардың 45,2 пайызы дауыс берді.\n"
+            "Ал сағат 10:00-дегі жағдай бойынша бұл көрсеткіш 15,2 пайыз болған.",
+            "14:00",
+            45.2,
+            {},
+        ),
+        (  # a whole number among decimals that compares with another year is not placed
+            "По состоянию на 14:00: Акмолинская область - 50,12%, Актюбинская - 48,21%, Алматинская - 55,31%, "
+            "Атырауская - 41,52%, ЗКО - 40,11%, Жамбылская - 60,01%, "
+            "в Карагандинской явка выше, чем в 2019 году - 61%.",
+            "14:00",
+            None,
+            {"KZ-11": 50.12, "KZ-15": 48.21, "KZ-19": 55.31, "KZ-23": 41.52, "KZ-27": 40.11, "KZ-31": 60.01},
+        ),
+    ],
+)
+def test_the_review_s_wrong_readings_stay_fixed(
+    text: str, as_of: str, national: float | None, figures: dict[str, float]
+) -> None:
+    parsed = parse_text(text, on=date(2022, 11, 20))
+    assert (parsed.as_of.strftime("%H:%M") if parsed.as_of else None) == as_of
+    assert parsed.national == national
+    assert parsed.turnout_pct == figures

@@ -62,3 +62,24 @@ async def test_outbox_records_land_on_the_partitions_single_sends_use_in_order(
         assert [(k, v) for p, k, v in got_batched if p == partition] == [
             (k, v) for k, v in records if where_single[k] == partition
         ]
+
+
+async def test_after_a_broker_wipe_the_outbox_asks_for_the_partitions_again() -> None:
+    class Producer:
+        def __init__(self) -> None:
+            self.partitions, self.asked = {0, 1, 2, 3}, 0
+
+        async def partitions_for(self, topic: str) -> set[int]:
+            self.asked += 1
+            return self.partitions
+
+    producer = Producer()
+    outbox = Outbox(lambda: producer, DefaultPartitioner())  # type: ignore[arg-type,return-value]
+    await outbox.add("t", b"KZ-11", b"{}")
+    await outbox.add("t", b"KZ-15", b"{}")
+    assert producer.asked == 1  # once per topic
+    producer.partitions = {0}  # the topic came back with one partition
+    outbox.forget_partitions()
+    await outbox.add("t", b"KZ-11", b"{}")
+    assert producer.asked == 2
+    assert outbox._records.get(("t", 0))  # the record goes to the only partition there is now
