@@ -736,7 +736,7 @@ _SENTENCE_END = re.compile(
 _PLACE = re.compile(
     r"\b(?:город\w*|г\.|област\w*|обл\.|регион\w*|район\w*|округ\w*|сел[еоа]\w*|аул\w*|мегаполис\w*|облыс\w*|"
     r"қала\w*|өңір\w*|аудан\w*|ауыл\w*|oblys\w*|qala\w*|óńir\w*|aýdan\w*|region\w*|city|cities|oblast\w*|"
-    r"province\w*|district\w*|area\w*|local\w*)",
+    r"province\w*|district\w*|area\w*|local\w*(?!\s+(?:[^\W\d_]+\s+)?time))",  # "local (Astana) time": a clock
     re.IGNORECASE,
 )
 # The commissions that report, by level: places that own no figure ("по данным, представленным
@@ -877,8 +877,6 @@ def _national(
             scope = text[start : (c.start() if (c := _CLAUSE_END.search(text, me, hi)) else hi)]
         if not text[:start].strip() and (d := _DATELINE.match(scope)):
             scope = " " * d.end() + scope[d.end() :]
-        if any(cue in scope for cue in _CAPITAL_CLOCK_CUES):
-            scope = _CAPITAL_CLOCK.sub(lambda c: " " * len(c.group()), scope)  # the clock, not the place
         if _names_a_place(scope, resolve, voters):
             if not voters:
                 stated_again.append((vs, ve))
@@ -896,15 +894,6 @@ def _national(
             return None, spans, f"national figure stated twice: {sorted(set(values))}"
         return value, spans, ""
     return (next(iter(whole)), spans, "") if whole else (None, spans, "")
-
-
-# The capital's clock names no place: "as of 10 a.m. local Astana time", "по времени столицы".
-_CAPITAL_CLOCK = re.compile(
-    r"(?:local\s+)?(?:Astana|Nur-Sultan)\s+time|времени\s+(?:столицы|Астаны)|по\s+(?:астанинскому|столичному)\s+"
-    r"времени|(?:Астана|елорда)\s+уақыты\w*",
-    re.IGNORECASE,
-)
-_CAPITAL_CLOCK_CUES = ("time", "уақыт", "времени")  # one of which every match holds: the test before it
 
 
 _PCT_FIGURE = re.compile(r"\d\s*(?:%|процент\w*|пайыз\w*|paıyz\w*|paiyz\w*|percent|per\s+cent)", re.IGNORECASE)
