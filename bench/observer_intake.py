@@ -116,6 +116,20 @@ def _wait_healthy(base: str, server: subprocess.Popen[bytes]) -> None:
     raise SystemExit("the server did not answer /healthz within 30 s")
 
 
+def _commits(base: str) -> dict[str, float]:
+    """How many SQLite commits the intake made, and reports per commit (its /metrics)."""
+    with urllib.request.urlopen(f"{base}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    values = {
+        name: float(value)
+        for name, _, value in (line.partition(" ") for line in text.splitlines())
+        if name in ("turnout_watch_intake_commit_intents_count", "turnout_watch_intake_commit_intents_sum")
+    }
+    count = values.get("turnout_watch_intake_commit_intents_count", 0.0)
+    total = values.get("turnout_watch_intake_commit_intents_sum", 0.0)
+    return {"commits": count, "reports_per_commit": round(total / count, 1) if count else 0.0}
+
+
 def one_run(
     args: argparse.Namespace, broker: Any, events: list[dict[str, Any]], stations: Any, *, reference: bool
 ) -> dict[str, Any]:
@@ -153,6 +167,7 @@ def one_run(
                 rss.append({"accepted": stats.accepted, "rss_mib": _memory(server.pid)["VmRSS"]})
             cpu = _cpu_seconds(server.pid) - cpu_before
             memory = _memory(server.pid)
+            commits = {} if reference else _commits(base)
             records = asyncio.run(read_topic(broker.bootstrap, topic, stats.accepted, max(60, len(events) / 2000)))
         finally:
             server.terminate()
@@ -172,6 +187,7 @@ def one_run(
         "latency_ms_p50": round(float(np.percentile(lat, 50)), 1),
         "latency_ms_p99": round(float(np.percentile(lat, 99)), 1),
         "cpu_us_per_report": round(cpu / stats.accepted * 1e6, 1),
+        **commits,
         "server_rss_mib": memory["VmRSS"],
         "server_peak_rss_mib": memory["VmHWM"],
         **({"rss_by_accepted": rss} if len(rss) > 1 else {}),

@@ -26,6 +26,7 @@ import asyncio
 import json
 import logging
 import sqlite3
+import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -300,6 +301,7 @@ class Intake:
         done, self._done = self._done, {}
         if not queue and not done:
             return
+        started = time.monotonic()
         try:
             with store.transaction(self.conn):  # the write-ahead: before the broker can acknowledge anything
                 if done:
@@ -321,6 +323,8 @@ class Intake:
             if not queue:
                 log.warning("could not mark reports done in the intake database: %s", exc)
             return
+        self.metrics.commit_seconds.observe(time.monotonic() - started)
+        self.metrics.commit_intents.observe(sum(len(intents) for intents, _ in queue))
         for _, fut in queue:
             fut.set_result(None)
 
@@ -341,7 +345,7 @@ class Intake:
         accepted_at = accepted.isoformat(timespec="milliseconds")  # as the record spells it
         keyed = [(checked.station.station, replace(checked.record, accepted_at=accepted)) for _, checked in fresh]
         floor = json.dumps(self.publisher.acked_offsets())
-        intents, results = [], []
+        intents, results, encoded = [], [], []
         for (_, checked), (_, record) in zip(fresh, keyed, strict=True):
             answer = {
                 "status": "accepted",
@@ -351,9 +355,10 @@ class Intake:
                 "accepted_at": accepted_at,
             }
             results.append(answer)
+            encoded.append(encode(record))
             intents.append(
                 (checked.report_id, checked.station.station, checked.source, record.observed_at.isoformat(),
-                 checked.observed_ts, record.voted, checked.fingerprint, encode(record).decode(),
+                 checked.observed_ts, record.voted, checked.fingerprint, encoded[-1].decode(),
                  json.dumps(answer), floor)
             )  # fmt: skip
         try:
@@ -362,7 +367,7 @@ class Intake:
             self._release(fresh)
             raise
         try:
-            where = await self.publisher.publish(keyed)
+            where = await self.publisher.publish(keyed, encoded)
         except BaseException:
             self._withdraw([checked.report_id for _, checked in fresh])
             self._release(fresh)

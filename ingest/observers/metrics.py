@@ -49,6 +49,18 @@ class IntakeMetrics:
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
+        self.commit_seconds = Histogram(
+            "turnout_watch_intake_commit_seconds",
+            "Time to commit one group of write-ahead intents and done marks to SQLite (one fsync)",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.commit_intents = Histogram(
+            "turnout_watch_intake_commit_intents",
+            "Reports whose intents one commit wrote (the group commit's group; 0 for marks alone)",
+            buckets=(0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+            registry=registry,
+        )
         self.rate_limited = Counter(
             "turnout_watch_intake_rate_limited", "Requests refused by the per-token rate limit", registry=registry
         )

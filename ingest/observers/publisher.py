@@ -131,8 +131,11 @@ class DurablePublisher:
             self.spooling = True
             self._wake.set()
 
-    async def publish(self, records: list[tuple[str, ObserverCount]]) -> list[Stored]:
-        """Return only once every record is durable, saying where; NotDurableError if one is not."""
+    async def publish(
+        self, records: list[tuple[str, ObserverCount]], encoded: list[bytes] | None = None
+    ) -> list[Stored]:
+        """Return only once every record is durable, saying where; NotDurableError if one is not.
+        `encoded`: the records' bytes when the caller has them already (the intake's write-ahead)."""
         if not records:
             return []
         if self.spooling or self.producer is None:
@@ -141,11 +144,12 @@ class DurablePublisher:
         floor = self.acked_offsets()
         started = time.monotonic()
         futures: list[asyncio.Future[Any] | None] = []
-        for key, value in records:
+        for index, (key, value) in enumerate(records):
             try:
-                fut = await asyncio.wait_for(
-                    self.producer.send(self.topic, encode(value), key=key.encode()), self.timeout
-                )
+                async with asyncio.timeout(self.timeout):  # no task per send, as wait_for would make
+                    fut = await self.producer.send(
+                        self.topic, encode(value) if encoded is None else encoded[index], key=key.encode()
+                    )
                 futures.append(fut)
             except (KafkaError, TimeoutError) as exc:  # never enqueued: nothing can land later
                 log.warning("broker did not take a record (%s); spooling", exc or type(exc).__name__)

@@ -273,8 +273,8 @@ def check_count(
     client_rid = report_id or derive_report_id(election.election, station.station, str(source), ts, registered, voted)
     rid = f"{token_id}:{report_id}" if report_id and token_id else client_rid
     for prior in history.get((station.station, str(source)), ()):
-        if prior.report_id == rid:
-            continue
+        if prior.report_id == rid or not _conflicts(prior, ts, voted):
+            continue  # most priors agree with the count: no message is built for them
         when = datetime.fromtimestamp(prior.observed_ts, election.tz).strftime("%H:%M")
         params = {"earlier_voted": prior.voted, "earlier_at": prior.observed_at, "voted": voted}
         if prior.observed_ts < ts and prior.voted > voted:
@@ -333,6 +333,16 @@ def check_count(
     }
     fingerprint = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:32]
     return CheckedCount(station, record.source, rid, fingerprint, ts, record, client_rid)
+
+
+def _conflicts(prior: PriorCount, ts: float, voted: int) -> bool:
+    """Counts only grow over the day: an earlier count above this one, a later one below it, or another
+    count at the same time, cannot all be right."""
+    if prior.observed_ts < ts:
+        return prior.voted > voted
+    if prior.observed_ts > ts:
+        return prior.voted < voted
+    return prior.voted != voted
 
 
 @functools.lru_cache(maxsize=4096)
