@@ -22,7 +22,7 @@ Measured, in this order (each with the 1- and 5-minute load average beside it):
    official release of all units (published 20 min after the hour) through `streams.codec.release` and
    `TurnoutTracker.process` at its place in the arrival order. Timed per record; the busiest clock
    hour's counts / seconds is the owner's rate. `--owner-hours` clock hours (default 3: 3 M counts
-   held; 0 = the whole day: 11 M counts, 6 GB, 7 min), each repeat in a fresh forked process. Bytes per
+   held; 0 = the whole day: 11 M counts, about 1.3 GB, 7 min), each repeat in a fresh forked process. Bytes per
    count held = the VmRSS slope over the hours after the second (the second release is the first with
    rises to score: the jump rules' leave-one-out index, units x units, is built then and kept, a fixed
    cost reported apart); a release's transient peak is VmHWM reset just before it (clear_refs). The
@@ -41,12 +41,13 @@ Measured, in this order (each with the 1- and 5-minute load average beside it):
 Then the plan: required rates (average of the peak hour, peak 10 minutes), intake processes, one
 worker's rate on both hops with 4,123 units (bounded below: 1 / (1/worker + 1/owner), all of the
 20-region worker's time counted as the hop's), workers for throughput, the owner's memory for the day
-under election keying against `--rss-budget-mb` budgets, and what would fit instead: the ledger keyed
-by (election, unit) over N owners (N = state / (budget - worker base)), or kept as columns (an
-estimate: 24 bytes a count plus 100 a station, not measured). Reproduce:
+under election keying against `--rss-budget-mb` budgets (the station ledger keeps its counts in
+columns, `detectors/station_ledger.py`: ~110 bytes a count held, from ~560 as objects), and what
+would fit otherwise: the ledger keyed by (election, unit) over N owners (N = state / (budget - worker
+base)). Reproduce:
 
     .venv/bin/python bench/india_day.py --repeat 2                  # the full bench, about 8 min
-    .venv/bin/python bench/india_day.py --owner-hours 0 --repeat 1 --skip-kafka --skip-intake  # whole day, 6 GB
+    .venv/bin/python bench/india_day.py --owner-hours 0 --repeat 1 --skip-kafka --skip-intake  # whole day, about 1.3 GB
     .venv/bin/python bench/india_day.py --stations 20000 --repeat 1 --skip-intake  # smoke, about 40 s
 
 Prints a table on stderr and one JSON line on stdout.
@@ -614,7 +615,6 @@ def plan(
         "lag_minutes_one_worker": round(profile.lag_minutes(both), 2),
         "station_counts_partitions_election_keyed": 1,
         "release_owner_peak_mb_4k_units": round(base + fixed + release_extra),
-        "compact_columns_mb_full_day_estimate": round((total * 24 + day.stations * 100) / 2**20),
     }
     # Keyed by (election, unit), a counts owner holds its units' ledger only; the releases (all units: the
     # jump rules compare them) stay with one owner per election, which carries the fixed cost above.
