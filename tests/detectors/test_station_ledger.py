@@ -205,3 +205,29 @@ def test_protocol_severity_at_the_bounds(commission: int, severity: str) -> None
     """21 above is past the 20 allowed (warning); 50 above is 5 % of the list (critical)."""
     [flag] = StationChecker().check([StationComparison("e", "S1", "KZ-10", BUCKET, 1000, 450, commission)], TZ)
     assert flag.severity == severity and flag.region == "KZ-10"
+
+
+def test_a_held_count_costs_columns_not_objects() -> None:
+    """An India-sized day holds 11 million counts of one election on one worker: as objects (a key tuple,
+    a row, its floats and strings) that was ~500 bytes a count, 5.9 GB; in columns it must stay small."""
+    import tracemalloc
+
+    stations = [f"{region:02d}-{n:05d}" for region in range(20) for n in range(250)]
+    hours = [NOON + timedelta(hours=h) for h in range(3)]
+    ledger = StationLedger("e")
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for hour in hours:
+            rows = [
+                StationRow(s, f"KZ-{s[:2]}", "tally", (hour - timedelta(minutes=10)).timestamp(), 21600.0,
+                           (hour - timedelta(minutes=9)).timestamp(), 1000, 400 + i % 300)
+                for i, s in enumerate(stations)
+            ]  # fmt: skip
+            ledger.add(rows)
+            del rows
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(ledger.latest) == len(stations) * len(hours)
+    assert held / len(ledger.latest) < 150, f"{held / len(ledger.latest):.0f} bytes a count"
