@@ -37,7 +37,7 @@ from detectors.tracker import ProcessResult, RegionUpdate, Release, TurnoutTrack
 from streams.annotations import Annotator
 from streams.broker_reset import ResetWatch, start_over
 from streams.codec import release as release_of
-from streams.codec import station_counts
+from streams.codec import station_counts, update_value
 from streams.metrics import ElectionFigures, PipelineMetrics
 from streams.outbox import Outbox
 from streams.ownership import PartitionOwnership
@@ -297,7 +297,7 @@ def register_agents(state: AgentState) -> None:
                 continue
             published += await state.publish_flags(election, result.flags, pending)
             for update in result.updates:
-                await state.outbox.add(topics.turnout, update.region_code.encode(), encode(update.to_dict()))
+                await state.outbox.add(topics.turnout, update.region_code.encode(), update_value(update))
             state.report(election, result, release)
             if release is not None and state.annotator is not None and result.updates:  # not for a redelivery
                 state.annotator.release(release, [f for f in result.flags if f in published])

@@ -6,11 +6,13 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from streams.app import create_app
-from streams.codec import count_row, encode_rows, release, station_counts
+from streams.codec import count_row, encode_rows, release, station_counts, update_value
 from turnout_watch.core.errors import RecordError
-from turnout_watch.core.records import ObserverCount, Release, StationCounts, StationRow, decode, encode
+from turnout_watch.core.records import ObserverCount, RegionUpdate, Release, StationCounts, StationRow, decode, encode
 from turnout_watch.core.settings import load_settings
 
 COUNT: dict[str, Any] = {
@@ -219,3 +221,42 @@ def test_good_releases_take_the_fast_path() -> None:
 @pytest.mark.parametrize("value", [b"", b"\xff\xfe", b"[1]", b'{"turnout": {"KZ-10": NaN}}', b"null", b"[" * 5000])
 def test_what_is_not_a_release_object_is_left_to_the_core(value: bytes) -> None:
     assert release(value) is None
+
+
+def _written(update: RegionUpdate) -> bytes | str:
+    try:
+        return update_value(update)
+    except (ValueError, TypeError) as exc:  # the core's refusal, the same either way
+        return f"{type(exc).__name__}: {exc}"
+
+
+def _encoded(update: RegionUpdate) -> bytes | str:
+    try:
+        return encode(update)
+    except (ValueError, TypeError) as exc:  # the core's refusal, the same either way
+        return f"{type(exc).__name__}: {exc}"
+
+
+@given(
+    text=st.text(max_size=12),
+    numbers=st.lists(st.one_of(st.floats(), st.integers(-(10**6), 10**6), st.none()), min_size=6, max_size=6),
+)
+def test_a_turnout_record_is_written_as_the_core_writes_it(text: str, numbers: list[Any]) -> None:
+    update = RegionUpdate(text, "KZ-1" + text, "2024-03-17T12:00:00+05:00", *numbers)
+    assert _written(update) == _encoded(update)
+
+
+@pytest.mark.parametrize(
+    "figures",
+    [
+        (41.2, float("nan"), float("nan"), float("nan"), 1.7e9, float("nan")),
+        (41.2, 38.05, 3.1500000000000057, 2.0, 1.7e9, 3.27),
+        (0.0, -0.0, 0.0, 1e-9, 1.7e9, -0.0),
+        (100.0, 99.99, 1e-05, 0.5, 1.7e9, 12345.678912345),
+        (5.0, 4.0, 1.0, 1e-310, 1.7e9, float("inf")),  # inf rounds to inf: refused by both
+        (1e300, 1.0, 1e300, 1e-300, 1.7e9, 0.1),  # a rate beyond float: refused by both
+    ],
+)
+def test_turnout_records_of_every_shape_are_written_as_the_core_writes_them(figures: tuple[float, ...]) -> None:
+    update = RegionUpdate("kz-2024 «выборы»", "KZ-10", "2024-03-17T12:00:00+05:00", *figures)
+    assert _written(update) == _encoded(update)
