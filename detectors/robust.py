@@ -42,11 +42,16 @@ def robust_scores(values: FloatArray, *, scale_floor: float = 0.5, relative_floo
     mad = np.full(n, np.nan)
     peers = np.where(valid, max(m - 1, 0), m).astype(np.int64)
     if m >= 2:
-        # Row i holds every valid value but the i-th: plain medians along rows (no NaN handling needed).
-        others = present[_leave_one_out(m)]
-        own = _row_medians(others)
+        # Row i holds every valid value but the i-th: plain medians along rows (no NaN handling needed),
+        # a block of rows at a time, so thousands of units (an India-sized release) never hold m x m.
+        own, spread = np.empty(m), np.empty(m)
+        for start in range(0, m, ROWS_AT_ONCE):
+            stop = min(start + ROWS_AT_ONCE, m)
+            others = present[_leave_one_out(m, start, stop)]
+            own[start:stop] = _row_medians(others)
+            spread[start:stop] = _row_medians(np.abs(others - own[start:stop, None]))
         median[valid] = own
-        mad[valid] = _row_medians(np.abs(others - own[:, None]))
+        mad[valid] = spread
     with np.errstate(invalid="ignore"):
         scale = np.maximum(np.maximum(MAD_TO_SIGMA * mad, scale_floor), relative_floor * np.abs(median))
         z = (values - median) / scale
@@ -70,13 +75,23 @@ def median(values: FloatArray) -> float:
     return float(_row_medians(np.asarray(values, dtype=np.float64).reshape(1, -1))[0])
 
 
+#: Leave-one-out rows built at once: the ~20 regions of a release in one block (its index kept), 4,123
+#: units in 17 blocks of ~34 MB of scratch each instead of one of 540 MB.
+ROWS_AT_ONCE = 256
+
 _LEAVE_ONE_OUT: dict[int, npt.NDArray[np.intp]] = {}
 
 
-def _leave_one_out(m: int) -> npt.NDArray[np.intp]:
-    """(m, m-1) indices: row i lists 0..m-1 without i, in order (built once per m)."""
-    index = _LEAVE_ONE_OUT.get(m)
+def _leave_one_out(m: int, start: int = 0, stop: int | None = None) -> npt.NDArray[np.intp]:
+    """(rows, m-1) indices: row i (start <= i < stop) lists 0..m-1 without i, in order. The whole
+    index of a small m is built once and kept; blocks of a large m are built when asked."""
+    stop = m if stop is None else stop
+    whole = start == 0 and stop == m
+    index = _LEAVE_ONE_OUT.get(m) if whole else None
     if index is None:
-        full = np.broadcast_to(np.arange(m), (m, m))
-        index = _LEAVE_ONE_OUT[m] = full[~np.eye(m, dtype=bool)].reshape(m, m - 1)
+        rows = np.arange(start, stop)
+        keep = np.arange(m)[None, :] != rows[:, None]
+        index = np.broadcast_to(np.arange(m), keep.shape)[keep].reshape(stop - start, m - 1)
+        if whole:
+            _LEAVE_ONE_OUT[m] = index
     return index

@@ -45,3 +45,15 @@ def test_medians_are_np_median_s_down_to_the_sign_of_zero() -> None:
         assert _row_medians(rows).tobytes() == np.median(rows, axis=1).tobytes()
         for row in rows:
             assert np.float64(median(row)).tobytes() == np.float64(np.median(row)).tobytes()
+
+
+@pytest.mark.parametrize("n", [257, 513, 700])
+def test_many_units_are_scored_in_blocks_to_the_same_bits(n: int) -> None:
+    """Thousands of units (an India-sized release) take the leave-one-out rows a block at a time."""
+    rng = np.random.default_rng(n)
+    values = np.round(rng.normal(3, 2, n), 1)  # ties, as real rates have
+    values[rng.random(n) < 0.1] = np.nan
+    values[rng.random(n) < 0.05] = -0.0
+    got = robust_scores(values, scale_floor=0.5, relative_floor=0.1)
+    for mine, theirs in zip((got.z, got.peer_median, got.peer_scale), reference(values, 0.5, 0.1), strict=True):
+        assert mine.tobytes() == theirs.tobytes()
