@@ -8,7 +8,10 @@ the true partition ends (bench/harness.py); then the reference reads the same re
 aiokafka consumer and `json.loads`. Interleaved `--repeat` times; medians, spread and the ratio are
 printed. The ratio is the issue's measure: the worker's figures per second over the raw consumer's
 records per second (a figure is the releases path's unit of work, as a count is the observer path's;
-the raw consumer does no work per figure). Reproduce:
+the raw consumer does no work per figure). The same comparison in CPU time is printed beside it (the
+raw consumer's CPU microseconds per record over the worker's per figure, all its threads): a shared
+machine's load moves the two rates apart run by run (the raw rate alone swings 80k-160k records/s
+here), the CPU each spends much less. Reproduce:
 
     .venv/bin/python bench/agent_throughput.py --releases 20000 --elections 200 --repeat 3
 
@@ -25,7 +28,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
-from harness import print_report, raw_consume, report, worker_run
+from harness import print_report, raw_read, report, worker_run
 
 from detectors.tracker import Release
 from turnout_watch.services.broker import launch_broker
@@ -55,7 +58,13 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
     figures = sum(len(r.turnout) for r in releases) / len(releases)
     data = Path(tempfile.mkdtemp(prefix="tw-bench-"))
     broker = await asyncio.to_thread(launch_broker, log_path=data / "broker.log")
-    runs: dict[str, list[float]] = {"worker_figures_per_s": [], "raw_records_per_s": [], "worker_releases_per_s": []}
+    runs: dict[str, list[float]] = {
+        "worker_figures_per_s": [],
+        "raw_records_per_s": [],
+        "worker_releases_per_s": [],
+        "worker_cpu_us_per_figure": [],
+        "raw_cpu_us_per_record": [],
+    }
     try:
         for i in range(args.repeat):
             profile = args.profile / f"releases-{i}.txt" if args.profile else None
@@ -63,16 +72,19 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
                 records, bootstrap=broker.bootstrap, topic="releases", stream="releases", profile=profile
             )
             topics, settings = run["topics"], run["settings"]
-            raw = await raw_consume(broker.bootstrap, topics.releases, settings.partitions, len(records))
+            raw, raw_cpu = await raw_read(broker.bootstrap, topics.releases, settings.partitions, len(records))
             runs["worker_releases_per_s"].append(run["rate"])
             runs["worker_figures_per_s"].append(run["rate"] * figures)
             runs["raw_records_per_s"].append(raw)
+            runs["worker_cpu_us_per_figure"].append(run["cpu_us_per_record"] / figures)
+            runs["raw_cpu_us_per_record"].append(raw_cpu)
     finally:
         broker.stop()
     return report(
         f"releases through one worker ({len(records)} releases, {figures:.0f} figures each)",
         runs,
         ratio=("worker_figures_per_s", "raw_records_per_s"),
+        also=(("raw_cpu_us_per_record", "worker_cpu_us_per_figure"),),
     )
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import time
@@ -41,15 +42,23 @@ def summary(values: Sequence[float]) -> dict[str, float]:
     }
 
 
-def report(name: str, runs: dict[str, list[float]], ratio: tuple[str, str] | None = None) -> dict[str, Any]:
-    """One JSON-able result: every run, the summaries, and the median of per-repeat ratios."""
+def report(
+    name: str,
+    runs: dict[str, list[float]],
+    ratio: tuple[str, str] | None = None,
+    also: tuple[tuple[str, str], ...] = (),
+) -> dict[str, Any]:
+    """One JSON-able result: every run, the summaries, and the median of per-repeat ratios (`ratio`,
+    the headline; `also`, others, e.g. the same comparison in CPU time, steadier on a shared machine)."""
     out: dict[str, Any] = {"bench": name, "runs": {k: [round(v, 3) for v in vs] for k, vs in runs.items()}}
     out["summary"] = {k: summary(vs) for k, vs in runs.items() if vs}
-    if ratio is not None:
-        num, den = ratio
+    for key, pair in [("ratio", ratio)] + [(f"ratio_{i + 2}", p) for i, p in enumerate(also)]:
+        if pair is None:
+            continue
+        num, den = pair
         ratios = [a / b for a, b in zip(runs[num], runs[den], strict=True) if b]
         if ratios:
-            out["ratio"] = {"of": f"{num}/{den}", **summary(ratios)}
+            out[key] = {"of": f"{num}/{den}", **summary(ratios)}
     return out
 
 
@@ -61,8 +70,8 @@ def print_report(result: dict[str, Any]) -> None:
     for key, s in result["summary"].items():
         spread = f"[{s['min']:,.3f} .. {s['max']:,.3f}]  spread {s['spread_pct']}%"
         print(f"  {key:<34} median {s['median']:>12,.3f}  {spread}", file=sys.stderr)
-    if "ratio" in result:
-        r = result["ratio"]
+    for key in [k for k in result if k == "ratio" or k.startswith("ratio_")]:
+        r = result[key]
         print(f"  ratio {r['of']:<28} median {r['median']:>12.3f}  [{r['min']:.3f} .. {r['max']:.3f}]", file=sys.stderr)
     print(json.dumps(result))
 
@@ -115,6 +124,18 @@ async def publish(bootstrap: str, topic: str, records: Sequence[tuple[bytes, byt
 async def raw_consume(bootstrap: str, topic: str, partitions: int, n: int) -> float:
     """The reference: a plain aiokafka consumer reading `n` records of `topic` from the start, each
     through `json.loads`. Returns records per second (from the first fetch answer to the n-th record)."""
+    return (await raw_read(bootstrap, topic, partitions, n))[0]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used, all its threads (Linux /proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def raw_read(bootstrap: str, topic: str, partitions: int, n: int) -> tuple[float, float]:
+    """`raw_consume`'s records per second, and this process's CPU microseconds per record meanwhile."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=50)
     await consumer.start()
     try:
@@ -123,16 +144,17 @@ async def raw_consume(bootstrap: str, topic: str, partitions: int, n: int) -> fl
         await consumer.seek_to_beginning(*tps)
         seen = 0
         started: float | None = None
+        cpu = 0.0
         while seen < n:
             batch = await consumer.getmany(timeout_ms=1000, max_records=10_000)
             if started is None and batch:
-                started = time.perf_counter()
+                started, cpu = time.perf_counter(), time.process_time()
             for records in batch.values():
                 for record in records:
                     json.loads(record.value)
                 seen += len(records)
         assert started is not None
-        return n / (time.perf_counter() - started)
+        return n / (time.perf_counter() - started), (time.process_time() - cpu) / n * 1e6
     finally:
         await consumer.stop()
 
@@ -189,6 +211,7 @@ async def worker_run(
 
         started = await wait_until(moved, timeout=120, poll=0.01)
         first_batch = events_processed(url, stream)
+        cpu_started = cpu_seconds(worker.process.pid)
         if profile is not None:
             spy = py_spy(worker.process.pid, 8, profile)
         # /metrics renders every election's series: polled 10 times a second it took ~10 % of the worker,
@@ -198,6 +221,7 @@ async def worker_run(
         first_hop = time.perf_counter()
         await wait_drained(bootstrap, groups(settings), [source, *later], settings.partitions, timeout=timeout)
         done = time.perf_counter()
+        cpu = cpu_seconds(worker.process.pid) - cpu_started
         if not later:
             first_hop = done
         processed = events_processed(url, stream)
@@ -210,6 +234,7 @@ async def worker_run(
             "first_hop_rate": (n - first_batch) / max(first_hop - started, 1e-6),
             "publish_seconds": publish_seconds,
             "seconds": done - started,
+            "cpu_us_per_record": cpu / (n - first_batch) * 1e6,  # the worker's, all threads, up to the commit
             "first_batch": first_batch,
             "rss_mb": rss,  # the worker's resident memory once it processed all N, and its peak
             "peak_rss_mb": peak,
@@ -251,6 +276,7 @@ def py_spy(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
     import sys
 
     spy = Path(sys.executable).with_name("py-spy")
+    out.parent.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen(
         [str(spy), "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "200", "-f", "raw", "-o", str(out)],
         stdout=subprocess.DEVNULL,
