@@ -78,6 +78,10 @@ class ExpectedCurves:
         out = matrix[rows, idx] * (1 - weight) + matrix[rows, idx + 1] * weight
         return np.where(hours < grid[0], np.nan, out)
 
+    def rows(self, codes: list[str]) -> FloatArray:
+        """Each region's curve on the grid, one row per code (NaN where it has no curve); not to be changed."""
+        return self._matrix(tuple(codes))
+
     def _matrix(self, codes: tuple[str, ...]) -> FloatArray:
         cache: dict[tuple[str, ...], FloatArray] = self.__dict__.setdefault("_matrices", {})
         if codes not in cache:

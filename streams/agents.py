@@ -22,6 +22,7 @@ module's `AgentState` (dead letters, the producer, metrics) and `give_up`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -33,7 +34,7 @@ import faust
 from faust.types import TP, EventT
 
 from detectors.history import load_curves
-from detectors.tracker import ProcessResult, RegionUpdate, Release, TurnoutTracker
+from detectors.tracker import ProcessResult, RegionUpdate, Release, TurnoutTracker, prepare_releases
 from streams.annotations import Annotator
 from streams.broker_reset import ResetWatch, start_over
 from streams.codec import release as release_of
@@ -189,6 +190,11 @@ class AgentState:
 
         Raises RecordError (a ValueError) if the record breaks its contract, before any state changed.
         """
+        election, record = self.decode_record(topic, value)
+        return election, *self.process_decoded(election, record)
+
+    def decode_record(self, topic: str, value: bytes) -> tuple[str, Release | StationCounts]:
+        """The release or station counts a record holds; RecordError if it breaks its contract."""
         if topic == self.topics.releases:
             fast = release_of(value) if isinstance(value, bytes) else None
             release = fast or decode(Release, value)  # fast path, else the core's verdict
@@ -196,13 +202,55 @@ class AgentState:
             unknown = sorted(code for code in release.turnout if code not in self.names and code != NATIONAL)
             if unknown:
                 raise RecordError(f"release: region codes the gazetteer does not know: {', '.join(unknown[:5])}")
-            return release.election, self.tracker(release.election).process(release), release
+            return release.election, release
         counts = station_counts(value) or decode(StationCounts, value)  # fast path, else the core's verdict
         self._check_election(counts.election)
         unknown = sorted({row.region_code for row in counts.rows if row.region_code not in self.names})
         if unknown:
             raise RecordError(f"station counts: region codes the gazetteer does not know: {', '.join(unknown[:5])}")
-        return counts.election, self.tracker(counts.election).add_counts(counts.rows), None
+        return counts.election, counts
+
+    def process_decoded(self, election: str, record: Release | StationCounts) -> tuple[ProcessResult, Release | None]:
+        """A decoded record through its election's tracker."""
+        if isinstance(record, Release):
+            return self.tracker(election).process(record), record
+        return self.tracker(election).add_counts(record.rows), None
+
+    def process_batch(
+        self, records: Sequence[tuple[str, Release | StationCounts]]
+    ) -> list[tuple[ProcessResult, Release | None] | Exception]:
+        """Decoded records through their trackers, in order for each election; each one's result or error.
+
+        The releases are taken in rounds, the first record of each election, then the second, ...: a
+        round's releases have one tracker each, so their evidence is computed together
+        (`prepare_releases`); each record still meets its tracker exactly as `process_decoded` alone.
+        """
+        rounds: list[list[int]] = []
+        seen: dict[str, int] = {}
+        for i, (election, _) in enumerate(records):
+            k = seen[election] = seen.get(election, -1) + 1
+            if k == len(rounds):
+                rounds.append([])
+            rounds[k].append(i)
+        out: list[tuple[ProcessResult, Release | None] | Exception] = [ValueError("not processed")] * len(records)
+        for members in rounds:
+            work = []
+            for i in members:
+                election, record = records[i]
+                if isinstance(record, Release):
+                    with contextlib.suppress(Exception):  # `process_decoded` meets it again, sets the record aside
+                        work.append((self.tracker(election), record))
+            if len(work) > 1:
+                try:
+                    prepare_releases(work)
+                except Exception:  # each release is staged again, and judged alone, by `process`
+                    log.exception("staging %d releases together failed", len(work))
+            for i in members:
+                try:
+                    out[i] = self.process_decoded(*records[i])
+                except Exception as exc:
+                    out[i] = exc
+        return out
 
     def check_count(self, count: ObserverCount) -> None:
         """An observer count the pipeline can place: an election id and a region code the gazetteer knows."""
@@ -278,19 +326,31 @@ def register_agents(state: AgentState) -> None:
         published: list[Flag] = []
         updates: list[RegionUpdate] = []
         releases = [e for e in events if e.message.topic == topics.releases]
+        decoded: list[tuple[str, Release | StationCounts] | Exception] = []
         for event in events:
-            stream_name = "releases" if event.message.topic == topics.releases else "station_counts"
             try:
-                election, result, release = state.process_record(event.message.topic, event.value)
-            except RecordError as exc:  # a ValueError: the record breaks its contract
-                pending.append(await state.dead_letter(event, stream_name, str(exc)))
+                decoded.append(state.decode_record(event.message.topic, event.value))
+            except Exception as exc:
+                decoded.append(exc)
+        # the batch's records through their trackers first (releases in rounds, their evidence computed
+        # together: AgentState.process_batch); then each record's effects, in the batch's order
+        good = [record for record in decoded if not isinstance(record, Exception)]
+        processed = iter(state.process_batch(good))
+        outcomes = [record if isinstance(record, Exception) else next(processed) for record in decoded]
+        for event, record, outcome in zip(events, decoded, outcomes, strict=True):
+            stream_name = "releases" if event.message.topic == topics.releases else "station_counts"
+            if isinstance(outcome, RecordError):  # a ValueError: the record breaks its contract
+                pending.append(await state.dead_letter(event, stream_name, str(outcome)))
                 continue
-            except Exception as exc:  # a bug must not lose the batch: this record is set aside, loudly
+            if isinstance(outcome, Exception):  # a bug must not lose the batch: this record is set aside, loudly
                 where = (event.message.topic, event.message.partition, event.message.offset)
-                log.exception("failed on %s[%s]@%s", *where)
-                reason = f"internal error: {type(exc).__name__}: {exc}"
+                log.error("failed on %s[%s]@%s", *where, exc_info=outcome)
+                reason = f"internal error: {type(outcome).__name__}: {outcome}"
                 pending.append(await state.dead_letter(event, stream_name, reason))
                 continue
+            assert not isinstance(record, Exception)
+            election = record[0]
+            result, release = outcome
             ownership.note(election, event.message.partition)
             if not ownership.owns(election):  # revoked while this batch ran: the new owner has it
                 state.forget(election)  # and a tracker this record just re-created must not linger

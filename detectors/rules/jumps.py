@@ -70,6 +70,14 @@ def _phases(b: Batch) -> list[tuple[Phase, list[int]]]:
     voting = b.voting_hours(start).tolist()  # Python floats: no numpy call per region
     span = ((b.now - start) / 3600.0).tolist()
     elapsed = b.voting_hours(b.opens).tolist()
+    return group_phases(rising, voting, span, elapsed)
+
+
+def group_phases(
+    rising: list[int], voting: list[float], span: list[float], elapsed: list[float]
+) -> list[tuple[Phase, list[int]]]:
+    """`phases` of the regions `rising`, given each region's hours of voting in the interval, the
+    interval's hours and its hours of voting since the polls opened (also used by detectors.stacked)."""
     groups: dict[Phase, list[int]] = {}
     for i in rising:
         hours = voting[i]
@@ -218,6 +226,19 @@ def curve_model(b: Batch, config: DetectorConfig) -> CurveModel | None:
     return CurveModel(eligible & np.isfinite(ratio), ratio, day, expected, residual, curves.elections)
 
 
+@shared
+def curve_jump_scores(b: Batch, config: DetectorConfig) -> RobustScores | None:
+    """Robust z of every region's excess over its own past curve, per hour, against the other regions'
+    (see `expected_curve_jump`); None without a curve model."""
+    model = curve_model(b, config)
+    if model is None:
+        return None
+    hours = (b.now - b.since) / 3600.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rates = np.where(model.eligible & (hours > 0), model.residual / hours, np.nan)
+    return expected_curve_jump(rates, scale_floor=config.jump_scale_floor)
+
+
 class CrossSectionalJump:
     """A rise far above the other regions' (see `cross_sectional_jump`); one its own pace or curve explains is info.
 
@@ -308,13 +329,9 @@ class ExpectedCurveJump:
 
     def flags(self, b: Batch, config: DetectorConfig) -> list[Flag]:
         cfg = config
-        model = curve_model(b, cfg)
-        if model is None:
+        model, scores = curve_model(b, cfg), curve_jump_scores(b, cfg)
+        if model is None or scores is None:
             return []
-        hours = (b.now - b.since) / 3600.0
-        with np.errstate(invalid="ignore", divide="ignore"):
-            rates = np.where(model.eligible & (hours > 0), model.residual / hours, np.nan)
-        scores = expected_curve_jump(rates, scale_floor=cfg.jump_scale_floor)
         with np.errstate(invalid="ignore"):
             hit = (
                 (scores.peers >= cfg.jump_min_peers)
