@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from aiohttp import web
@@ -36,6 +37,26 @@ log = logging.getLogger(__name__)
 #: Allocations (net) between young collections while serving; CPython's default is 700, which a few
 #: dozen requests in flight reach many times a second (~8 % of the intake's CPU went to collecting).
 GC_YOUNG_THRESHOLD = 10_000
+_serving: list[tuple[int, int, int]] = []  # the collector's thresholds as each app serving found them
+
+
+@contextmanager
+def _collector_for_serving() -> Iterator[None]:
+    """The collector while an app serves: what start-up built (modules, the gazetteer's dictionaries,
+    registry, tokens) lives as long as the server, so a full collection need not walk it again
+    (frozen); and a request's short-lived objects are mostly gone before a young collection runs, so
+    young collections can be rarer. As it was once the last app of the process stops."""
+    _serving.append(gc.get_threshold())
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *_serving[0][1:])
+    try:
+        yield
+    finally:
+        first = _serving[0]
+        _serving.pop()
+        if not _serving:
+            gc.set_threshold(*first)
+            gc.unfreeze()
 
 
 def load_election(path: Path) -> Election:
@@ -72,18 +93,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     try:
         await intake.recover()  # before serving: a crash's unresolved intents are checked, not re-sent blindly
         default_gazetteer()  # loaded now, not inside the first request that names a region (~0.3 s)
-        # The collector, while serving: what start-up built (modules, the gazetteer's dictionaries,
-        # registry, tokens) lives as long as the server, so a full collection need not walk it again
-        # (frozen); and a request's short-lived objects are mostly gone before a young collection
-        # runs, so young collections can be rarer. Both restored when the app stops.
-        thresholds = gc.get_threshold()
-        gc.freeze()
-        gc.set_threshold(GC_YOUNG_THRESHOLD, *thresholds[1:])
-        try:
+        with _collector_for_serving():
             yield
-        finally:
-            gc.set_threshold(*thresholds)
-            gc.unfreeze()
     finally:
         intake.close()
         await publisher.stop()

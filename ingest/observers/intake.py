@@ -85,6 +85,7 @@ class Intake:
         cache_size: int = ANSWER_CACHE,
     ) -> None:
         self.conn, self.election, self.publisher, self.metrics = conn, election, publisher, metrics
+        self._tz = election.tz  # (the property looks the zone up on every access)
         self.stations: dict[str, Station] = {}
         self.tokens: dict[str, TokenRecord] = {}
         self._version = -1
@@ -186,7 +187,7 @@ class Intake:
         answers: list[dict[str, Any] | None] = [None] * len(items)
         fresh: list[tuple[int, CheckedCount, dict[str, Any]]] = []
         waits: list[tuple[int, str, str, asyncio.Future[None]]] = []
-        accepted = now.astimezone(self.election.tz)  # what an accepted record's accepted_at says
+        accepted = now.astimezone(self._tz)  # what an accepted record's accepted_at says
         for index, item in enumerate(items):
             outcome = self._check(item, token, now, accepted)
             if isinstance(outcome, list):
