@@ -29,7 +29,7 @@ import sqlite3
 import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -85,6 +85,7 @@ class Intake:
         cache_size: int = ANSWER_CACHE,
     ) -> None:
         self.conn, self.election, self.publisher, self.metrics = conn, election, publisher, metrics
+        self._tz = election.tz  # (the property looks the zone up on every access)
         self.stations: dict[str, Station] = {}
         self.tokens: dict[str, TokenRecord] = {}
         self._version = -1
@@ -96,6 +97,7 @@ class Intake:
         self._commit_soon: asyncio.Handle | None = None
         self._reserved: dict[tuple[str, str], dict[str, PriorCount]] = defaultdict(dict)  # not resolved yet
         self._inflight: dict[str, asyncio.Future[None]] = {}
+        self._floor: tuple[dict[int, int], str] = ({}, "{}")  # the publisher's acked offsets, and as JSON
         self.refresh(force=True)
 
     def refresh(self, force: bool = False) -> None:
@@ -172,16 +174,22 @@ class Intake:
         while len(self._answers) > self.cache_size:
             self._answers.popitem(last=False)
 
-    async def submit(self, items: Sequence[Any], token: TokenRecord, now: datetime) -> SubmitResult:
+    async def submit(
+        self, items: Sequence[Any], token: TokenRecord, now: datetime, *, registry_read: bool = False
+    ) -> SubmitResult:
         """Check, store and publish the items of one request, against the registry as it is now (the
-        CLI may have changed it while the request's body was uploading)."""
-        self.refresh()
+        CLI may have changed it while the request's body was uploading). `registry_read`: the caller
+        authenticated the request after its whole body had arrived and has awaited nothing since, so
+        the registry `authenticate` read is already current for it."""
+        if not registry_read:
+            self.refresh()
         result = SubmitResult()
         answers: list[dict[str, Any] | None] = [None] * len(items)
-        fresh: list[tuple[int, CheckedCount]] = []
+        fresh: list[tuple[int, CheckedCount, dict[str, Any]]] = []
         waits: list[tuple[int, str, str, asyncio.Future[None]]] = []
+        accepted = now.astimezone(self._tz)  # what an accepted record's accepted_at says
         for index, item in enumerate(items):
-            outcome = self._check(item, token, now)
+            outcome = self._check(item, token, now, accepted)
             if isinstance(outcome, list):
                 answers[index] = {"status": "rejected", "errors": [e.to_dict() for e in outcome]}
                 continue
@@ -193,32 +201,36 @@ class Intake:
                 answers[index] = self._repeat(rid, fp)
                 continue
             self._inflight[rid] = asyncio.get_running_loop().create_future()
+            payload = outcome.record.to_dict()  # the topic's payload; its times spelled once, here
             self._reserved[(outcome.station.station, outcome.source)][rid] = PriorCount(
-                outcome.observed_ts, outcome.record.observed_at.isoformat(), outcome.record.voted, rid
+                outcome.observed_ts, payload["observed_at"], outcome.record.voted, rid
             )
-            fresh.append((index, outcome))
+            fresh.append((index, outcome, payload))
         if fresh:
-            await self._store(fresh, answers, now)
+            await self._store(fresh, answers)
         for index, rid, fp, fut in waits:
             await asyncio.shield(fut)
             answers[index] = self._repeat(rid, fp)
+        outcomes = self.metrics.outcomes
         for index, answer in enumerate(answers):
             assert answer is not None
             if answer["status"] == "rejected":
                 result.rejected += 1
-                self.metrics.counts.labels("rejected").inc()
+                outcomes["rejected"].inc()
                 for error in answer["errors"]:
                     self.metrics.rejections.labels(error["code"]).inc()
             elif answer.get("_duplicate"):
                 result.duplicates += 1
-                self.metrics.counts.labels("duplicate").inc()
+                outcomes["duplicate"].inc()
             else:
                 result.accepted += 1
-                self.metrics.counts.labels("accepted").inc()
+                outcomes["accepted"].inc()
             result.items.append({"index": index, **{k: v for k, v in answer.items() if k != "_duplicate"}})
         return result
 
-    def _check(self, item: Any, token: TokenRecord, now: datetime) -> CheckedCount | list[ItemError]:
+    def _check(
+        self, item: Any, token: TokenRecord, now: datetime, accepted: datetime
+    ) -> CheckedCount | list[ItemError]:
         station_id = item.get("station") if isinstance(item, Mapping) else None
         station = self.stations.get(station_id) if isinstance(station_id, str) else None
         history: dict[tuple[str, str], list[PriorCount]] = {}
@@ -247,6 +259,7 @@ class Intake:
             now=now,
             observer=token.name,
             token_id=token.token_id,
+            accepted_at=accepted,
         )
 
     def _repeat(self, rid: str, fingerprint: str) -> dict[str, Any]:
@@ -267,8 +280,8 @@ class Intake:
             return {"status": "rejected", "errors": [error.to_dict()]}
         return {**known[1], "_duplicate": True}
 
-    def _release(self, fresh: list[tuple[int, CheckedCount]]) -> None:
-        for _, checked in fresh:
+    def _release(self, fresh: list[tuple[int, CheckedCount, dict[str, Any]]]) -> None:
+        for _, checked, _ in fresh:
             key = (checked.station.station, checked.source)
             self._reserved[key].pop(checked.report_id, None)
             if not self._reserved[key]:
@@ -283,11 +296,11 @@ class Intake:
         if self._commit_soon is None:
             self._commit_soon = loop.call_soon(self._commit)
         try:
-            await asyncio.shield(fut)
+            await fut  # no shield: a cancel before the commit cancels `fut`, which `_commit` then skips
         except asyncio.CancelledError:
-            if not fut.done():  # not committed yet, and now never will be
+            if not fut.done():  # (a cancel not passed on to `fut`) not committed yet, and now never will be
                 fut.cancel()
-            else:
+            elif not fut.cancelled():  # committed before the cancel arrived
                 self._withdraw([intent[0] for intent in intents])
             raise
 
@@ -339,26 +352,30 @@ class Intake:
             log.warning("could not withdraw the intents of reports not stored: %s", exc)
 
     async def _store(
-        self, fresh: list[tuple[int, CheckedCount]], answers: list[dict[str, Any] | None], now: datetime
+        self, fresh: list[tuple[int, CheckedCount, dict[str, Any]]], answers: list[dict[str, Any] | None]
     ) -> None:
-        accepted = now.astimezone(self.election.tz)
-        accepted_at = accepted.isoformat(timespec="milliseconds")  # as the record spells it
-        keyed = [(checked.station.station, replace(checked.record, accepted_at=accepted)) for _, checked in fresh]
-        floor = json.dumps(self.publisher.acked_offsets())
+        """Make the checked counts durable (their records carry `accepted_at` already; `payload` is
+        each one's `to_dict()`, encoded once here for both the intent and the broker)."""
+        keyed = [(checked.station.station, checked.record) for _, checked, _ in fresh]
+        acked = self.publisher.acked_offsets()
+        if acked != self._floor[0]:  # it moves with the broker's acks; most requests see the last one's
+            self._floor = (acked, json.dumps(acked))
+        floor = self._floor[1]
         intents, results, encoded = [], [], []
-        for (_, checked), (_, record) in zip(fresh, keyed, strict=True):
+        for _, checked, payload in fresh:
             answer = {
                 "status": "accepted",
                 "report_id": checked.client_report_id or checked.report_id,
                 "station": checked.station.station,
                 "source": checked.source,
-                "accepted_at": accepted_at,
+                "accepted_at": payload["accepted_at"],  # as the record spells it
             }
             results.append(answer)
-            encoded.append(encode(record))
+            value = encode(payload)
+            encoded.append(value)
             intents.append(
-                (checked.report_id, checked.station.station, checked.source, record.observed_at.isoformat(),
-                 checked.observed_ts, record.voted, checked.fingerprint, encoded[-1].decode(),
+                (checked.report_id, checked.station.station, checked.source, payload["observed_at"],
+                 checked.observed_ts, checked.record.voted, checked.fingerprint, value.decode(),
                  json.dumps(answer), floor)
             )  # fmt: skip
         try:
@@ -369,13 +386,14 @@ class Intake:
         try:
             where = await self.publisher.publish(keyed, encoded)
         except BaseException:
-            self._withdraw([checked.report_id for _, checked in fresh])
+            self._withdraw([checked.report_id for _, checked, _ in fresh])
             self._release(fresh)
             raise
-        for (index, checked), answer, stored in zip(fresh, results, where, strict=True):
+        stored_in = self.metrics.stored_in
+        for (index, checked, _), answer, stored in zip(fresh, results, where, strict=True):
             answer["stored"] = stored
             answers[index] = answer
-            self.metrics.stored.labels(stored).inc()
+            stored_in[stored].inc()
             self._remember(checked.report_id, (checked.fingerprint, answer))
             self._done[checked.report_id] = json.dumps(answer)
         self._release(fresh)

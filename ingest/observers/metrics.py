@@ -82,10 +82,22 @@ class IntakeMetrics:
             "0 from a failed spool write until the next one succeeds, else 1",
             registry=registry,
         )
-        for outcome in OUTCOMES:
-            self.counts.labels(outcome)
-        for where in ("broker", "spool"):
-            self.stored.labels(where)
+        #: The labelled children the intake counts with, looked up once (`labels()` takes a lock and
+        #: builds a key on every call; a request would make several).
+        self.outcomes = {outcome: self.counts.labels(outcome) for outcome in OUTCOMES}
+        self.stored_in = {where: self.stored.labels(where) for where in ("broker", "spool")}
+        self._requests: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
+
+    def request_done(self, route: str, status: int, seconds: float) -> None:
+        """Count one answered request and its time (children kept per route and status: both bounded)."""
+        children = self._requests.get((route, status))
+        if children is None:
+            children = self._requests[(route, status)] = (
+                self.requests.labels(route, str(status)),
+                self.request_seconds.labels(route),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     def watch(
         self,

@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 from ingest.observers.registry import Station
@@ -85,6 +85,10 @@ class CheckedCount:
 
 def _text(item: Mapping[str, Any], key: str, errors: list[ItemError], *, required: bool) -> str | None:
     value = item.get(key)
+    if type(value) is str and len(value) <= MAX_TEXT:  # the usual case first: plain text of a sane length
+        stripped = value.strip()
+        if stripped:
+            return stripped
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
             errors.append(ItemError("missing", key, f"{key} is required"))
@@ -100,6 +104,8 @@ def _text(item: Mapping[str, Any], key: str, errors: list[ItemError], *, require
 
 def _integer(item: Mapping[str, Any], key: str, errors: list[ItemError], *, required: bool) -> int | None:
     value = item.get(key)
+    if type(value) is int and 0 <= value <= 1_000_000:  # the usual case first (a bool is not an int here)
+        return value
     if value is None or value == "":
         if required:
             errors.append(ItemError("missing", key, f"{key} is required"))
@@ -159,6 +165,7 @@ def check_count(
     now: datetime,
     observer: str,
     token_id: str = "",
+    accepted_at: datetime | None = None,
 ) -> CheckedCount | list[ItemError]:
     """One item of a request: a CheckedCount, or every problem found with it.
 
@@ -166,12 +173,14 @@ def check_count(
     repeat them (a phone shows what it was told), but one that disagrees is refused, never taken. The
     record names `observer` (the token's holder) and `token_id`; the body's own `observer` is a note.
     A `report_id` the client chose is scoped to its token (`<token_id>:<report_id>` on the topic), so
-    nobody can claim another's ids; one derived from the content needs no scope.
+    nobody can claim another's ids; one derived from the content needs no scope. `accepted_at`: the
+    time the record will carry if it is accepted (the intake knows it when it asks; None leaves it unset).
     """
     if not isinstance(item, Mapping):
         return [ItemError("type", None, f"each count must be a JSON object, got {type(item).__name__}")]
     errors: list[ItemError] = []
-    for key in sorted(set(item) - FIELDS)[:MAX_UNKNOWN]:  # a few name the mistake; 100,000 would be an echo
+    unknown = () if FIELDS.issuperset(item) else sorted(set(item) - FIELDS)[:MAX_UNKNOWN]
+    for key in unknown:  # a few name the mistake; 100,000 would be an echo
         errors.append(
             ItemError("unknown_field", key[:MAX_TEXT], f"unknown field {show(key)}; known: {', '.join(sorted(FIELDS))}")
         )
@@ -242,9 +251,9 @@ def check_count(
                 {"voted": voted, "registered": registered},
             )
         )
+    tz, opens, closes = _hours(election)
     if observed is not None:
-        local = observed.astimezone(election.tz)
-        opens, closes = election.opens, election.closes
+        local = observed.astimezone(tz)
         if observed > now + CLOCK_SKEW:
             errors.append(
                 ItemError(
@@ -275,7 +284,7 @@ def check_count(
     for prior in history.get((station.station, str(source)), ()):
         if prior.report_id == rid or not _conflicts(prior, ts, voted):
             continue  # most priors agree with the count: no message is built for them
-        when = datetime.fromtimestamp(prior.observed_ts, election.tz).strftime("%H:%M")
+        when = datetime.fromtimestamp(prior.observed_ts, tz).strftime("%H:%M")
         params = {"earlier_voted": prior.voted, "earlier_at": prior.observed_at, "voted": voted}
         if prior.observed_ts < ts and prior.voted > voted:
             errors.append(
@@ -313,7 +322,7 @@ def check_count(
         region=station.region,
         region_code=station.region_code,
         observed_at=observed,
-        received_at=(received or now).astimezone(election.tz).replace(microsecond=0),
+        received_at=(received or now).astimezone(tz).replace(microsecond=0),
         registered=registered,
         voted=voted,
         source="tally" if source == "tally" else "commission",
@@ -321,6 +330,7 @@ def check_count(
         report_id=rid,
         token_id=token_id or None,
         observer_note=name if name and name != observer else None,
+        accepted_at=accepted_at,
     )
     content = {
         "election": record.election,
@@ -331,8 +341,23 @@ def check_count(
         "source": record.source,
         "observed_ts": round(ts),
     }
-    fingerprint = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:32]
+    fingerprint = hashlib.sha256(_SORTED_KEYS.encode(content).encode()).hexdigest()[:32]
     return CheckedCount(station, record.source, rid, fingerprint, ts, record, client_rid)
+
+
+#: What `json.dumps(obj, sort_keys=True)` builds on every call (the fingerprint's bytes), built once.
+_SORTED_KEYS = json.JSONEncoder(sort_keys=True)
+_last_hours: list[tuple[Election, tuple[tzinfo, datetime, datetime]]] = []
+
+
+def _hours(election: Election) -> tuple[tzinfo, datetime, datetime]:
+    """The election's zone, and when its polls open and close there: computed once per election
+    (`Election` builds them on every access; an intake checks every count against one election)."""
+    if _last_hours and _last_hours[0][0] is election:
+        return _last_hours[0][1]
+    hours = (election.tz, election.opens, election.closes)
+    _last_hours[:] = [(election, hours)]
+    return hours
 
 
 def _conflicts(prior: PriorCount, ts: float, voted: int) -> bool:

@@ -7,7 +7,10 @@ own metrics, publish to the real session broker.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import subprocess
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +19,7 @@ import yaml
 from pytest_aiohttp import AiohttpClient
 
 from ingest.observers import store
+from ingest.observers.registry import Station, save_stations
 from ingest.observers.tokens import revoke_token
 from ingest.observers.views import _openapi_text
 from tests.support.intake import IntakeClient, intake_client, make_settings, read_topic
@@ -76,6 +80,30 @@ async def test_revocation_takes_effect_on_the_running_app(intake: IntakeClient) 
     conn.close()
     status, body = await post(intake, count(voted=900, at="2022-11-20T14:00:00+06:00"))
     assert status == 401 and "revoked" in body["error"]["message"]
+
+
+async def test_a_registry_change_while_the_body_uploads_applies_to_it(intake: IntakeClient) -> None:
+    """The CLI corrects station 75-0001's voters (2,374 -> 3,000) after the request's headers were
+    authenticated but before its body has all arrived: the count is checked against the new registry."""
+    changed = asyncio.Event()
+
+    async def body() -> AsyncIterator[bytes]:
+        text = json.dumps(count(voted=2500)).encode()
+        yield text[:10]
+        await asyncio.sleep(0.2)  # the server has the headers (and authenticates) meanwhile
+        conn = store.connect(store.db_path(intake.settings))  # as `turnout-watch stations import` does
+        save_stations(conn, [Station("75-0001", "Almaty", "KZ-75", 3000)])
+        conn.close()
+        changed.set()
+        yield text[10:]
+
+    headers = {**intake.auth("obs1"), "Content-Type": "application/json"}
+    async with intake.client.post("/v1/counts", data=body(), headers=headers) as response:
+        answer = await response.json()
+    assert changed.is_set()
+    assert response.status == 200 and answer["accepted"] == 1, answer
+    status, after = await post(intake, count(voted=3100, at="2022-11-20T14:00:00+06:00"))  # and after it
+    assert status == 422 and codes(after["items"][0]) == {"exceeds_registered"}
 
 
 async def test_csv_upload_reports_lines(intake: IntakeClient) -> None:
