@@ -97,7 +97,13 @@ async def _submit(
         return error(400, "empty", "no counts in the request")
     if len(items) > settings.observers_max_batch:
         return error(413, "too_many", f"{len(items)} counts in one request; at most {settings.observers_max_batch}")
-    result = await request.app[INTAKE].submit(items, token, datetime.now(UTC), registry_read=registry_read)
+    if not registry_read:  # the body took its time: the token may have been revoked meanwhile
+        try:
+            token = request.app[INTAKE].authenticate(request.headers.get("Authorization"))
+        except AuthError as exc:
+            return error(401, "unauthorized", str(exc), {"WWW-Authenticate": 'Bearer realm="turnout-watch"'})
+    # nothing awaits between that registry read (or the one before the body) and the counts' checks
+    result = await request.app[INTAKE].submit(items, token, datetime.now(UTC), registry_read=True)
     body = result.to_dict()
     if lines is not None:
         for item in body["items"]:

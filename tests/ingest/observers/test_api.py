@@ -106,6 +106,28 @@ async def test_a_registry_change_while_the_body_uploads_applies_to_it(intake: In
     assert status == 422 and codes(after["items"][0]) == {"exceeds_registered"}
 
 
+async def test_a_token_revoked_while_the_body_uploads_is_refused(intake: IntakeClient) -> None:
+    """`tokens revoke` runs after the request's headers were authenticated, before its body has all
+    arrived: nothing of it is taken (401), as for the next request."""
+    revoked = asyncio.Event()
+
+    async def body() -> AsyncIterator[bytes]:
+        text = json.dumps(count()).encode()
+        yield text[:10]
+        await asyncio.sleep(0.2)  # the server has the headers (and authenticates) meanwhile
+        conn = store.connect(store.db_path(intake.settings))  # as `turnout-watch tokens revoke` does
+        revoke_token(conn, intake.tokens["obs1"])
+        conn.close()
+        revoked.set()
+        yield text[10:]
+
+    headers = {**intake.auth("obs1"), "Content-Type": "application/json"}
+    async with intake.client.post("/v1/counts", data=body(), headers=headers) as response:
+        answer = await response.json()
+    assert revoked.is_set()
+    assert response.status == 401 and "revoked" in answer["error"]["message"], answer
+
+
 async def test_csv_upload_reports_lines(intake: IntakeClient) -> None:
     http = intake.client
     text = (
