@@ -96,6 +96,8 @@ def read_json(raw: bytes, content_type: str, charset: str | None) -> Any:
     found = 0 if raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH else depth(raw)
     if found > MAX_DEPTH:
         raise BodyError(400, "too_deep", f"the body nests {found} levels deep; a batch of counts needs 2")
+    if text.startswith("\ufeff"):  # `json.loads` says so itself; the decoder it wraps does not
+        raise BodyError(400, "bad_json", "the body starts with a UTF-8 byte order mark; send it without one")
     try:
         value = _DECODER.decode(text)
     except json.JSONDecodeError as exc:

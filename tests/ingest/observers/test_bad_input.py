@@ -90,6 +90,11 @@ async def test_wrong_media_type_is_415(intake: IntakeClient, path: str, content_
     assert (status, answer["error"]["code"]) == (415, "unsupported_media_type")
 
 
+async def test_a_byte_order_mark_is_named(intake: IntakeClient) -> None:
+    got, answer = await send(intake, "/v1/counts", b"\xef\xbb\xbf" + json.dumps({"station": "75-0001"}).encode(), JSON)
+    assert got == 400 and answer["error"]["code"] == "bad_json" and "byte order mark" in answer["error"]["message"]
+
+
 async def test_utf8_charset_is_accepted(intake: IntakeClient) -> None:
     status, answer = await send(intake, "/v1/counts", COUNT % b"800", "application/json; charset=UTF-8")
     assert (status, answer["accepted"]) == (200, 1)
