@@ -68,15 +68,7 @@ class ExpectedCurves:
 
     def shares(self, codes: list[str], hours: FloatArray) -> FloatArray:
         """`share_at` for many regions at once: region i at hours[i] (NaN where it has no curve)."""
-        matrix = self._matrix(tuple(codes))
-        hours = np.asarray(hours, dtype=np.float64)
-        grid = self.hours
-        idx = np.clip(np.searchsorted(grid, hours, side="right") - 1, 0, len(grid) - 2)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            weight = np.clip((hours - grid[idx]) / (grid[idx + 1] - grid[idx]), 0.0, 1.0)
-        rows = np.arange(len(codes))
-        out = matrix[rows, idx] * (1 - weight) + matrix[rows, idx + 1] * weight
-        return np.where(hours < grid[0], np.nan, out)
+        return row_shares(self.hours, self._matrix(tuple(codes)), np.asarray(hours, dtype=np.float64))
 
     def rows(self, codes: list[str]) -> FloatArray:
         """Each region's curve on the grid, one row per code (NaN where it has no curve); not to be changed."""
@@ -158,3 +150,14 @@ def learn_curves(
     with np.errstate(invalid="ignore", divide="ignore"):
         share = {code: np.where(counts[code] > 0, sums[code] / counts[code], np.nan) for code in sums}
     return ExpectedCurves(grid, share, tuple(day.election for day in days), dict(borrow or {}))
+
+
+def row_shares(grid: FloatArray, matrix: FloatArray, hours: FloatArray) -> FloatArray:
+    """Row i of `matrix` (a curve on the hours `grid`) read at hours[i], linear between known hours;
+    NaN before the first, the last value after it (as `np.interp` in `share_at`)."""
+    idx = np.clip(np.searchsorted(grid, hours, side="right") - 1, 0, len(grid) - 2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        weight = np.clip((hours - grid[idx]) / (grid[idx + 1] - grid[idx]), 0.0, 1.0)
+    rows = np.arange(len(hours))
+    out = matrix[rows, idx] * (1 - weight) + matrix[rows, idx + 1] * weight
+    return np.where(hours < grid[0], np.nan, out)

@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from detectors.config import DetectorConfig
+from detectors.curves import row_shares
 from detectors.robust import MAD_TO_SIGMA, RobustScores
 from detectors.rules import jumps
 from detectors.types import Batch
@@ -116,7 +117,7 @@ def _curve_models(
         h0 = (since[index] + offset[index] - midnight) / 3600.0
         h1 = (now[index] + offset[index] - midnight) / 3600.0
         matrix = np.concatenate([todo[j].curves.rows(todo[j].codes) for j in members])  # type: ignore[union-attr]
-        s0, s1 = _shares(grid, matrix, h0), _shares(grid, matrix, h1)
+        s0, s1 = row_shares(grid, matrix, h0), row_shares(grid, matrix, h1)
         ok, p, v = eligible[index], prev[index], value[index]
         with np.errstate(invalid="ignore", divide="ignore"):
             ratio = np.where(ok & (s0 > 0), s1 / s0, np.nan)
@@ -152,16 +153,6 @@ def _voting_hours(now: FloatArray, closes: FloatArray, opens: FloatArray, start:
     with np.errstate(invalid="ignore"):
         span = np.minimum(now, closes) - np.maximum(start, opens)
     return np.asarray(np.where(np.isnan(span), np.nan, np.maximum(span, 0.0) / 3600.0))
-
-
-def _shares(grid: FloatArray, matrix: FloatArray, hours: FloatArray) -> FloatArray:
-    """`ExpectedCurves.shares` on the hours `grid`, with each element's curve given as a row of `matrix`."""
-    idx = np.clip(np.searchsorted(grid, hours, side="right") - 1, 0, len(grid) - 2)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        weight = np.clip((hours - grid[idx]) / (grid[idx + 1] - grid[idx]), 0.0, 1.0)
-    rows = np.arange(len(hours))
-    out = matrix[rows, idx] * (1 - weight) + matrix[rows, idx + 1] * weight
-    return np.where(hours < grid[0], np.nan, out)
 
 
 def _medians(values: FloatArray, sizes: list[int]) -> tuple[FloatArray, npt.NDArray[np.bool_]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -82,26 +82,39 @@ async def test_revocation_takes_effect_on_the_running_app(intake: IntakeClient) 
     assert status == 401 and "revoked" in body["error"]["message"]
 
 
-async def test_a_registry_change_while_the_body_uploads_applies_to_it(intake: IntakeClient) -> None:
-    """The CLI corrects station 75-0001's voters (2,374 -> 3,000) after the request's headers were
-    authenticated but before its body has all arrived: the count is checked against the new registry."""
-    changed = asyncio.Event()
+async def upload_slowly(
+    intake: IntakeClient, payload: dict[str, Any], meanwhile: Callable[[], None]
+) -> tuple[int, dict[str, Any]]:
+    """POST `payload` in two parts, 0.2 s apart (the server has the headers, and authenticates, in
+    between); `meanwhile` runs before the second part is sent."""
+    done = asyncio.Event()
 
     async def body() -> AsyncIterator[bytes]:
-        text = json.dumps(count(voted=2500)).encode()
+        text = json.dumps(payload).encode()
         yield text[:10]
-        await asyncio.sleep(0.2)  # the server has the headers (and authenticates) meanwhile
-        conn = store.connect(store.db_path(intake.settings))  # as `turnout-watch stations import` does
-        save_stations(conn, [Station("75-0001", "Almaty", "KZ-75", 3000)])
-        conn.close()
-        changed.set()
+        await asyncio.sleep(0.2)
+        meanwhile()
+        done.set()
         yield text[10:]
 
     headers = {**intake.auth("obs1"), "Content-Type": "application/json"}
     async with intake.client.post("/v1/counts", data=body(), headers=headers) as response:
         answer = await response.json()
-    assert changed.is_set()
-    assert response.status == 200 and answer["accepted"] == 1, answer
+    assert done.is_set()
+    return response.status, answer
+
+
+async def test_a_registry_change_while_the_body_uploads_applies_to_it(intake: IntakeClient) -> None:
+    """The CLI corrects station 75-0001's voters (2,374 -> 3,000) after the request's headers were
+    authenticated but before its body has all arrived: the count is checked against the new registry."""
+
+    def correct() -> None:
+        conn = store.connect(store.db_path(intake.settings))  # as `turnout-watch stations import` does
+        save_stations(conn, [Station("75-0001", "Almaty", "KZ-75", 3000)])
+        conn.close()
+
+    status, answer = await upload_slowly(intake, count(voted=2500), correct)
+    assert status == 200 and answer["accepted"] == 1, answer
     status, after = await post(intake, count(voted=3100, at="2022-11-20T14:00:00+06:00"))  # and after it
     assert status == 422 and codes(after["items"][0]) == {"exceeds_registered"}
 
@@ -109,23 +122,14 @@ async def test_a_registry_change_while_the_body_uploads_applies_to_it(intake: In
 async def test_a_token_revoked_while_the_body_uploads_is_refused(intake: IntakeClient) -> None:
     """`tokens revoke` runs after the request's headers were authenticated, before its body has all
     arrived: nothing of it is taken (401), as for the next request."""
-    revoked = asyncio.Event()
 
-    async def body() -> AsyncIterator[bytes]:
-        text = json.dumps(count()).encode()
-        yield text[:10]
-        await asyncio.sleep(0.2)  # the server has the headers (and authenticates) meanwhile
+    def revoke() -> None:
         conn = store.connect(store.db_path(intake.settings))  # as `turnout-watch tokens revoke` does
         revoke_token(conn, intake.tokens["obs1"])
         conn.close()
-        revoked.set()
-        yield text[10:]
 
-    headers = {**intake.auth("obs1"), "Content-Type": "application/json"}
-    async with intake.client.post("/v1/counts", data=body(), headers=headers) as response:
-        answer = await response.json()
-    assert revoked.is_set()
-    assert response.status == 401 and "revoked" in answer["error"]["message"], answer
+    status, answer = await upload_slowly(intake, count(), revoke)
+    assert status == 401 and "revoked" in answer["error"]["message"], answer
 
 
 async def test_csv_upload_reports_lines(intake: IntakeClient) -> None:
